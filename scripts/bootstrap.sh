@@ -1,0 +1,112 @@
+#!/usr/bin/env bash
+# Install everything `make test`, `make demo` and `make bench` need, and reuse
+# what is already there: a second run only checks and returns.
+#
+#   1. Debian packages: PostgreSQL 15 server, prometheus, kubectl, rsync, shellcheck
+#   2. a virtualenv with the pinned Python dependencies (tests/constraints.txt)
+#   3. the five dependency collections, unpacked from the pinned `ansible` wheel
+#      (Galaxy is not reachable from the build machines)
+#   4. ansible-test's pip bootstrap script, which it would otherwise download
+#   5. this checkout linked as ansible_collections/sre/runbooks
+set -euo pipefail
+
+# shellcheck source=scripts/env.sh
+. "$(dirname "${BASH_SOURCE[0]}")/env.sh"
+
+ANSIBLE_BUNDLE_VERSION=12.3.0
+DEPENDENCY_COLLECTIONS=(kubernetes.core community.postgresql amazon.aws community.aws community.general)
+PG_BINDIR=${SRE_PG_BINDIR:-/usr/lib/postgresql/15/bin}
+
+say() { printf '==> %s\n' "$*"; }
+die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
+
+# pip reads index locations from the machine's pip.conf; some of them may not
+# exist, and pip then warns about each package. Keep real errors visible.
+quiet_pip() { "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
+
+# --- 1. Debian packages ----------------------------------------------------
+missing_packages=()
+need() {  # need <path-or-command> <debian-package>
+    if [[ $1 == /* ]]; then [[ -x $1 ]] && return 0; else command -v "$1" >/dev/null 2>&1 && return 0; fi
+    missing_packages+=("$2")
+}
+need "$PG_BINDIR/initdb" postgresql-15
+need "$PG_BINDIR/pg_basebackup" postgresql-15
+need psql postgresql-client-15
+need prometheus prometheus
+need kubectl kubectl
+need rsync rsync
+need shellcheck shellcheck
+need git git
+
+if ((${#missing_packages[@]})); then
+    if [[ $(id -u) -ne 0 ]]; then
+        die "missing Debian packages: ${missing_packages[*]}. Install them with:
+    sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing_packages[*]}
+and run this command again."
+    fi
+    say "installing Debian packages: ${missing_packages[*]}"
+    export DEBIAN_FRONTEND=noninteractive
+    apt-get update -qq || die "apt-get update failed; check the Debian mirrors in /etc/apt/sources.list*"
+    apt-get install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null \
+        || die "apt-get install ${missing_packages[*]} failed (see the output above)"
+fi
+# initdb refuses to run as root: the PostgreSQL fixtures run it as this user.
+if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then
+    die "running as root but there is no 'postgres' user to run initdb as; reinstall postgresql-15 (it creates the user)"
+fi
+
+# --- 2. virtualenv ---------------------------------------------------------
+python=${SRE_PYTHON:-}
+if [[ -z $python ]]; then
+    for candidate in python3.11 python3; do
+        if command -v "$candidate" >/dev/null 2>&1 \
+            && "$candidate" -c 'import sys; sys.exit(sys.version_info[:2] != (3, 11))' 2>/dev/null; then
+            python=$candidate
+            break
+        fi
+    done
+fi
+[[ -n $python ]] || die "Python 3.11 not found (tried python3.11, python3). Install it with: apt-get install python3 python3-venv, or set SRE_PYTHON"
+"$python" -c 'import ensurepip, venv' 2>/dev/null \
+    || die "$python cannot create virtualenvs (no ensurepip). Install it with: apt-get install python3-venv"
+
+requirements=("$SRE_REPO/tests/requirements-dev.txt" "$SRE_REPO/tests/constraints.txt")
+venv_stamp="$SRE_VENV/.sre-requirements.sha256"
+wanted=$(cat "${requirements[@]}" | sha256sum | cut -d' ' -f1)
+if [[ ! -x $SRE_VENV/bin/python || $(cat "$venv_stamp" 2>/dev/null) != "$wanted" ]]; then
+    say "creating virtualenv $SRE_VENV"
+    [[ -x $SRE_VENV/bin/python ]] || "$python" -m venv "$SRE_VENV"
+    quiet_pip "$SRE_VENV/bin/python" -m pip install --quiet \
+        -r "$SRE_REPO/tests/requirements-dev.txt" -c "$SRE_REPO/tests/constraints.txt" \
+        || die "pip install into $SRE_VENV failed (see the output above)"
+    printf '%s\n' "$wanted" >"$venv_stamp"
+fi
+
+# --- 3. dependency collections --------------------------------------------
+collections_stamp="$SRE_DEPS_COLLECTIONS/.from-ansible-$ANSIBLE_BUNDLE_VERSION"
+if [[ ! -f $collections_stamp ]]; then
+    say "unpacking ${DEPENDENCY_COLLECTIONS[*]} from ansible==$ANSIBLE_BUNDLE_VERSION"
+    wheel_dir="$SRE_RUNBOOKS_HOME/wheels"
+    mkdir -p "$wheel_dir"
+    quiet_pip "$SRE_VENV/bin/python" -m pip download --quiet --no-deps -d "$wheel_dir" "ansible==$ANSIBLE_BUNDLE_VERSION" \
+        || die "could not download ansible==$ANSIBLE_BUNDLE_VERSION from PyPI"
+    rm -rf "$SRE_DEPS_COLLECTIONS"
+    "$SRE_VENV/bin/python" "$SRE_REPO/tests/setup/unpack_collections.py" \
+        "$wheel_dir/ansible-$ANSIBLE_BUNDLE_VERSION-py3-none-any.whl" "$SRE_DEPS_COLLECTIONS" "${DEPENDENCY_COLLECTIONS[@]}"
+    touch "$collections_stamp"
+fi
+
+# --- 4. ansible-test's pip bootstrap ---------------------------------------
+# ansible-test (core 2.19) asks for get-pip 24.2; keep this name in step with it.
+get_pip="$HOME/.ansible/test/cache/get_pip_24_2.py"
+if ! cmp -s "$SRE_REPO/tests/setup/get_pip.py" "$get_pip"; then
+    mkdir -p "$(dirname "$get_pip")"
+    cp "$SRE_REPO/tests/setup/get_pip.py" "$get_pip"
+fi
+
+# --- 5. this checkout as a collection ---------------------------------------
+mkdir -p "$SRE_SELF_COLLECTIONS/ansible_collections/sre"
+ln -sfn "$SRE_REPO" "$SRE_SELF_COLLECTIONS/ansible_collections/sre/runbooks"
+
+say "environment ready: $SRE_VENV, collections in $SRE_DEPS_COLLECTIONS"

@@ -1,0 +1,58 @@
+#!/usr/bin/env bash
+# Run test stages in order: sanity lint changelog units integration.
+# Every requested stage runs; the exit status is non-zero if any failed.
+# Expects the environment from scripts/env.sh (the Makefile sources it).
+set -uo pipefail
+
+cd "$SRE_REPO" || exit 1
+failed=()
+
+stage() { printf '\n==> %s\n' "$*"; }
+
+# ansible-test insists on running from <root>/ansible_collections/sre/runbooks,
+# so it runs on a copy of the tracked and new (not ignored) files, next to
+# links to the dependency collections it imports and documents against.
+run_sanity() {
+    local root copy name
+    root="$SRE_RUNBOOKS_HOME/sanity/$(basename "$SRE_SELF_COLLECTIONS")"
+    copy="$root/ansible_collections/sre/runbooks"
+    rm -rf "$copy" && mkdir -p "$copy"
+    git ls-files -z --cached --others --exclude-standard \
+        | rsync -a --from0 --files-from=- ./ "$copy/" || return 1
+    for name in "$SRE_DEPS_COLLECTIONS"/ansible_collections/*/*; do
+        mkdir -p "$root/ansible_collections/$(basename "$(dirname "$name")")"
+        ln -sfn "$name" "$root/ansible_collections/$(basename "$(dirname "$name")")/$(basename "$name")"
+    done
+    (cd "$copy" && ansible-test sanity --python 3.11 --color no)
+}
+
+run_lint() {
+    # --offline: never try to install galaxy.yml's dependencies from Galaxy.
+    ansible-lint --offline --profile production
+}
+
+run_changelog() {
+    antsibull-changelog lint
+}
+
+run_units() {
+    python -m pytest -p no:cacheprovider tests/unit
+}
+
+run_integration() {
+    python -m pytest -p no:cacheprovider tests/integration
+}
+
+for name in "$@"; do
+    stage "$name"
+    if ! "run_$name"; then
+        failed+=("$name")
+    fi
+done
+
+printf '\n'
+if ((${#failed[@]})); then
+    printf 'FAILED stages: %s\n' "${failed[*]}"
+    exit 1
+fi
+printf 'All stages passed: %s\n' "$*"

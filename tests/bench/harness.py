@@ -1,0 +1,61 @@
+"""Alternating timer: automation and raw command take turns, so drift hits both alike."""
+
+import dataclasses
+import statistics
+import subprocess
+import time
+
+
+@dataclasses.dataclass
+class Benchmark:
+    """One comparison. `ours` and `raw` are argv lists run with `env`; `setup` runs once before."""
+
+    name: str
+    replaces: str
+    ours: list
+    raw: list
+    env: dict
+    rounds: int = 5
+
+
+@dataclasses.dataclass
+class Outcome:
+    """Median seconds of each side and their ratio (ours / raw)."""
+
+    name: str
+    replaces: str
+    ours_s: float
+    raw_s: float
+
+    @property
+    def ratio(self):
+        """How many times longer our automation takes than the raw commands."""
+        return self.ours_s / self.raw_s
+
+
+def _timed(argv, env):
+    start = time.perf_counter()
+    proc = subprocess.run(argv, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, check=False)
+    elapsed = time.perf_counter() - start
+    if proc.returncode != 0:
+        raise RuntimeError('%s exited %d:\n%s' % (' '.join(argv), proc.returncode, proc.stdout[-3000:]))
+    return elapsed
+
+
+def measure(bench):
+    """Run both sides `rounds` times, alternating, after one untimed warm-up of each."""
+    _timed(bench.ours, bench.env)
+    _timed(bench.raw, bench.env)
+    ours, raw = [], []
+    for _ in range(bench.rounds):
+        ours.append(_timed(bench.ours, bench.env))
+        raw.append(_timed(bench.raw, bench.env))
+    return Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw))
+
+
+def report(outcomes):
+    """A fixed-width table of the outcomes."""
+    lines = ['%-28s %10s %10s %8s  %s' % ('benchmark', 'ours (s)', 'raw (s)', 'ratio', 'replaces')]
+    for out in outcomes:
+        lines.append('%-28s %10.3f %10.3f %7.2fx  %s' % (out.name, out.ours_s, out.raw_s, out.ratio, out.replaces))
+    return '\n'.join(lines)

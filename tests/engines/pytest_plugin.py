@@ -1,0 +1,106 @@
+"""pytest fixtures starting the real engines; register with ``pytest_plugins = ["tests.engines.pytest_plugin"]``.
+
+A missing prerequisite fails the test with the install hint (``pytest.fail``,
+no traceback) instead of skipping it: a suite that skips its integration tests
+on a badly provisioned machine looks green and proves nothing.
+"""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Iterator
+
+import pytest
+
+from .errors import EngineUnavailable
+from .kube import KubeTarget
+from .moto_server import MotoServer
+from .postgres import PostgresCluster
+from .prometheus import PrometheusServer
+from .sample_app import SampleApp
+
+# Credentials and profiles of the caller that would take precedence over, or mix with, the moto ones.
+_AWS_VARIABLES_TO_CLEAR = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
+
+
+@contextlib.contextmanager
+def _required_engine() -> Iterator[None]:
+    try:
+        yield
+    except EngineUnavailable as exc:
+        pytest.fail(str(exc), pytrace=False)
+
+
+@pytest.fixture(scope="session")
+def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """A PostgreSQL 15 cluster shared by the session (roles ``postgres`` and ``sre``, database ``app``)."""
+    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
+    with _required_engine():
+        cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+@pytest.fixture(scope="module")
+def pg_archive_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
+    """A PostgreSQL 15 cluster with WAL archiving into ``archive_dir``, one per test module."""
+    cluster = PostgresCluster(tmp_path_factory.mktemp("pg-archive"), archive=True)
+    with _required_engine():
+        cluster.start()
+    yield cluster
+    cluster.stop()
+
+
+# name=: the fixtures that other fixtures here use get another function name,
+# so that their parameters do not shadow a module-level name.
+@pytest.fixture(scope="session", name="moto_server")
+def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
+    """moto's AWS simulator shared by the session; ``aws_env`` resets it for each test."""
+    server = MotoServer(tmp_path_factory.mktemp("moto"))
+    with _required_engine():
+        server.start()
+    yield server
+    server.stop()
+
+
+@pytest.fixture
+def aws_env(moto_server: MotoServer, monkeypatch: pytest.MonkeyPatch) -> dict[str, str]:
+    """Point boto3 in this process (and the processes it starts) at an emptied moto; return the variables set."""
+    moto_server.reset()
+    for name in _AWS_VARIABLES_TO_CLEAR:
+        monkeypatch.delenv(name, raising=False)
+    env = moto_server.env()
+    for name, value in env.items():
+        monkeypatch.setenv(name, value)
+    return env
+
+
+@pytest.fixture(scope="session", name="sample_app")
+def sample_app_fixture() -> Iterator[SampleApp]:
+    """The sample service shared by the session; a test that turns its knobs calls ``sample_app.reset()`` when done."""
+    app = SampleApp()
+    app.start()
+    yield app
+    app.stop()
+
+
+@pytest.fixture(scope="session")
+def prometheus(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
+    """Prometheus scraping ``sample_app`` every second, with its first scrape done."""
+    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [sample_app.address], scrape_interval="1s")
+    with _required_engine():
+        server.start()
+    try:
+        server.wait_for_targets_up()
+        yield server
+    finally:
+        server.stop()
+
+
+@pytest.fixture(scope="session")
+def kube_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTarget]:
+    """The Kubernetes API of ``$KUBECONFIG``, or the simulator once it exists."""
+    with _required_engine():
+        target = KubeTarget.discover(tmp_path_factory.mktemp("kube"))
+    yield target
+    target.close()

@@ -10,7 +10,7 @@ setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
-	@$(ENV) bash scripts/demo.sh
+	@$(ENV) python -m tests.sandbox.drill
 
 test: setup
 	@$(ENV) bash scripts/test.sh sanity lint changelog units integration

@@ -28,7 +28,7 @@ run_sanity() {
 
 run_lint() {
     # --offline: never try to install galaxy.yml's dependencies from Galaxy.
-    ansible-lint --offline --profile production
+    ansible-lint --offline --profile production --nocolor
 }
 
 run_changelog() {

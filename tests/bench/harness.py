@@ -47,7 +47,7 @@ def measure(bench):
     _timed(bench.ours, bench.env)
     _timed(bench.raw, bench.env)
     ours, raw = [], []
-    for _ in range(bench.rounds):
+    for _round in range(bench.rounds):
         ours.append(_timed(bench.ours, bench.env))
         raw.append(_timed(bench.raw, bench.env))
     return Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw))

@@ -76,8 +76,8 @@ def _start_prometheus(state_dir: Path, target: str) -> dict[str, Any]:
 
 def _stop_engines(state: dict[str, Any]) -> None:
     for name, marker in _COMMAND_MARKERS.items():
-        if name in state:
-            stop_pid(state[name]["pid"], marker)
+        if name in state and not stop_pid(state[name]["pid"], marker):
+            sys.stderr.write(f"{name} (pid {state[name]['pid']}) was no longer running\n")
     if "postgres" in state:
         postgres = state["postgres"]
         PostgresCluster(postgres["base_dir"], port=postgres["port"], bin_dir=postgres["bin_dir"]).stop()

@@ -85,8 +85,8 @@ def _server_account() -> _Account | None:
         ) from None
 
 
-def _conf_quote(value: str) -> str:
-    """Quote a postgresql.conf string value."""
+def _quote_literal(value: str) -> str:
+    """Quote a string for postgresql.conf or as an SQL literal (the same rule: double the quotes)."""
     return "'" + value.replace("'", "''") + "'"
 
 
@@ -136,7 +136,7 @@ class PostgresCluster:
             )
         if fresh:
             self.psql(
-                f"CREATE ROLE {SRE_USER} LOGIN CREATEDB PASSWORD {_conf_quote(SRE_PASSWORD)};\n"
+                f"CREATE ROLE {SRE_USER} LOGIN CREATEDB PASSWORD {_quote_literal(SRE_PASSWORD)};\n"
                 f"GRANT pg_monitor, pg_signal_backend TO {SRE_USER};\n"
                 f"CREATE DATABASE {APP_DB} OWNER {SRE_USER};\n"
             )
@@ -276,9 +276,9 @@ class PostgresCluster:
         # server from starting; every client here uses TCP, so go without one.
         socket_dir = str(self.socket_dir) if self.socket_dir.is_dir() else ""
         settings = {
-            "listen_addresses": _conf_quote(self.host),
+            "listen_addresses": _quote_literal(self.host),
             "port": str(self.port),
-            "unix_socket_directories": _conf_quote(socket_dir),
+            "unix_socket_directories": _quote_literal(socket_dir),
             "max_connections": str(self.max_connections),
             "wal_level": "replica",
             "max_wal_senders": "5",
@@ -287,7 +287,7 @@ class PostgresCluster:
             target = shlex.quote(f"{self.archive_dir}/") + "%f"
             settings["archive_mode"] = "on"
             # Copy, then rename: a segment in archive_dir is always complete.
-            settings["archive_command"] = _conf_quote(f"test ! -f {target} && cp %p {target}.partial && mv {target}.partial {target}")
+            settings["archive_command"] = _quote_literal(f"test ! -f {target} && cp %p {target}.partial && mv {target}.partial {target}")
         with (self.data_dir / "postgresql.conf").open("a", encoding="utf-8") as conf:
             conf.write("\n# sre.runbooks test engine\n")
             conf.writelines(f"{key} = {value}\n" for key, value in settings.items())

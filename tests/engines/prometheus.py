@@ -96,7 +96,8 @@ class PrometheusServer:
 
     def query(self, promql: str) -> dict[str, Any]:
         """Evaluate ``promql`` now; return the API's ``data`` (``resultType`` and ``result``)."""
-        return self._api("query", {"query": promql})
+        data: dict[str, Any] = self._api("query", {"query": promql})
+        return data
 
     def query_value(self, promql: str) -> float | None:
         """The value of a query giving a scalar or a one-element vector; None for an empty vector."""
@@ -130,7 +131,7 @@ class PrometheusServer:
         try:
             with urllib.request.urlopen(f"{self.url}/-/ready", timeout=2) as response:
                 return bool(response.status == 200)
-        except (urllib.error.URLError, ConnectionError):
+        except OSError:  # refused, reset or timed out while it starts (URLError is an OSError)
             return False
 
     def _api(self, endpoint: str, params: dict[str, str]) -> Any:

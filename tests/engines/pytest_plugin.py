@@ -7,8 +7,8 @@ on a badly provisioned machine looks green and proves nothing.
 
 from __future__ import annotations
 
-import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
+from typing import TypeVar
 
 import pytest
 
@@ -19,24 +19,28 @@ from .postgres import PostgresCluster
 from .prometheus import PrometheusServer
 from .sample_app import SampleApp
 
+T = TypeVar("T")
+
 # Credentials and profiles of the caller that would take precedence over, or mix with, the moto ones.
 _AWS_VARIABLES_TO_CLEAR = ("AWS_PROFILE", "AWS_DEFAULT_PROFILE", "AWS_SESSION_TOKEN", "AWS_SECURITY_TOKEN")
 
 
-@contextlib.contextmanager
-def _required_engine() -> Iterator[None]:
+def _required(start: Callable[[], T]) -> T:
+    """``start()``, turning a missing prerequisite into a failure that shows only the install hint."""
     try:
-        yield
+        return start()
     except EngineUnavailable as exc:
-        pytest.fail(str(exc), pytrace=False)
+        missing = str(exc)
+    # What pytest.fail(missing, pytrace=False) raises, raised outside the except
+    # block: inside it, pytest would repeat the message under "During handling
+    # of the above exception".
+    raise pytest.fail.Exception(missing, pytrace=False)
 
 
 @pytest.fixture(scope="session")
 def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     """A PostgreSQL 15 cluster shared by the session (roles ``postgres`` and ``sre``, database ``app``)."""
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg"))
-    with _required_engine():
-        cluster.start()
+    cluster = _required(PostgresCluster(tmp_path_factory.mktemp("pg")).start)
     yield cluster
     cluster.stop()
 
@@ -44,9 +48,7 @@ def pg_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresClu
 @pytest.fixture(scope="module")
 def pg_archive_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PostgresCluster]:
     """A PostgreSQL 15 cluster with WAL archiving into ``archive_dir``, one per test module."""
-    cluster = PostgresCluster(tmp_path_factory.mktemp("pg-archive"), archive=True)
-    with _required_engine():
-        cluster.start()
+    cluster = _required(PostgresCluster(tmp_path_factory.mktemp("pg-archive"), archive=True).start)
     yield cluster
     cluster.stop()
 
@@ -56,9 +58,7 @@ def pg_archive_cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Pos
 @pytest.fixture(scope="session", name="moto_server")
 def moto_server_fixture(tmp_path_factory: pytest.TempPathFactory) -> Iterator[MotoServer]:
     """moto's AWS simulator shared by the session; ``aws_env`` resets it for each test."""
-    server = MotoServer(tmp_path_factory.mktemp("moto"))
-    with _required_engine():
-        server.start()
+    server = _required(MotoServer(tmp_path_factory.mktemp("moto")).start)
     yield server
     server.stop()
 
@@ -87,9 +87,7 @@ def sample_app_fixture() -> Iterator[SampleApp]:
 @pytest.fixture(scope="session")
 def prometheus(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     """Prometheus scraping ``sample_app`` every second, with its first scrape done."""
-    server = PrometheusServer(tmp_path_factory.mktemp("prometheus"), [sample_app.address], scrape_interval="1s")
-    with _required_engine():
-        server.start()
+    server = _required(PrometheusServer(tmp_path_factory.mktemp("prometheus"), [sample_app.address], scrape_interval="1s").start)
     try:
         server.wait_for_targets_up()
         yield server
@@ -100,7 +98,7 @@ def prometheus(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) 
 @pytest.fixture(scope="session")
 def kube_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTarget]:
     """The Kubernetes API of ``$KUBECONFIG``, or the simulator once it exists."""
-    with _required_engine():
-        target = KubeTarget.discover(tmp_path_factory.mktemp("kube"))
+    base_dir = tmp_path_factory.mktemp("kube")
+    target = _required(lambda: KubeTarget.discover(base_dir))
     yield target
     target.close()

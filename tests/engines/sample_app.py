@@ -24,6 +24,7 @@ import re
 import signal
 import threading
 import time
+import urllib.parse
 from http import HTTPStatus
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from types import TracebackType
@@ -155,26 +156,27 @@ class _Handler(BaseHTTPRequestHandler):
     def do_GET(self) -> None:  # pylint: disable=invalid-name  # http.server's naming
         app = self.server.app
         control = app.control
-        if self.path == "/health":
+        path = urllib.parse.urlsplit(self.path).path
+        if path == "/health":
             self._send_json(HTTPStatus.OK if control.healthy else HTTPStatus.SERVICE_UNAVAILABLE, {"status": "ok" if control.healthy else "unhealthy"})
-        elif self.path == "/ready":
+        elif path == "/ready":
             self._send_json(HTTPStatus.OK if control.ready else HTTPStatus.SERVICE_UNAVAILABLE, {"status": "ready" if control.ready else "not ready"})
-        elif self.path == "/metrics":
+        elif path == "/metrics":
             self._send(HTTPStatus.OK, "text/plain; version=0.0.4; charset=utf-8", app.metrics_text().encode())
-        elif self.path == "/control":
+        elif path == "/control":
             self._send_json(HTTPStatus.OK, dataclasses.asdict(control))
         else:
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.path}"})
 
     def do_POST(self) -> None:  # pylint: disable=invalid-name  # http.server's naming
-        if self.path != "/control":
+        if urllib.parse.urlsplit(self.path).path != "/control":
             self._send_json(HTTPStatus.NOT_FOUND, {"error": f"no such endpoint: {self.path}"})
             return
         try:
             changes = json.loads(self.rfile.read(int(self.headers.get("Content-Length") or 0)) or b"{}")
             if not isinstance(changes, dict):
                 raise ValueError("the body must be a JSON object")
-            control = self.server.app.set(**changes)
+            control = self.server.app.update(changes)
         except ValueError as exc:  # json.JSONDecodeError is a ValueError too
             self._send_json(HTTPStatus.BAD_REQUEST, {"error": str(exc)})
             return
@@ -223,6 +225,10 @@ class SampleApp:
 
     def set(self, **changes: Any) -> Control:
         """Change knobs (error_rate, latency_seconds, healthy, ready, rps, memory_bytes); return the new ones."""
+        return self.update(changes)
+
+    def update(self, changes: dict[str, Any]) -> Control:
+        """``set`` taking a dict, as ``POST /control`` does; ``ValueError`` on unknown knobs or bad values."""
         with self._lock:
             self._control = self._control.updated(changes)
             return self._control

@@ -1,0 +1,29 @@
+"""`make demo` end to end: the drill must diagnose the staged leak and prove the recovery."""
+
+import json
+import os
+import subprocess
+import sys
+
+from tests.engines.postgres import SRE_PASSWORD
+from tests.integration.runner import REPO
+
+
+def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
+    env = dict(os.environ, SRE_RUNBOOKS_HOME=str(tmp_path / 'home'))
+    proc = subprocess.run([sys.executable, '-m', 'tests.sandbox.drill', '--evidence-root', str(tmp_path / 'evidence')],
+                          cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, timeout=600, check=False)
+    assert proc.returncode == 0, proc.stdout[-6000:]
+    [incident] = (tmp_path / 'evidence').iterdir()
+    events = [json.loads(line) for line in (incident / 'timeline.jsonl').read_text(encoding='utf-8').splitlines()]
+    names = [event['event'] for event in events]
+    assert names == ['sandbox up', 'baseline healthy', 'release checkout v2 deployed', 'alert: high error rate',
+                     'diagnosis: connections exhausted', 'release checkout v2 backed out', 'recovered']
+    diagnosis = events[4]
+    assert diagnosis['utilization_percent'] >= 80 and diagnosis['idle_in_transaction'] >= 24
+    assert events[6]['error_rate_percent'] < 1
+    figures = sorted(incident.glob('db-connections-localhost-*.json'))
+    assert len(figures) == 2  # during the incident and after recovery, each kept
+    assert SRE_PASSWORD not in proc.stdout
+    for path in incident.iterdir():
+        assert SRE_PASSWORD not in path.read_text(encoding='utf-8')

@@ -1,0 +1,236 @@
+"""`make demo`: an incident drill on the built-in sandbox.
+
+The sandbox comes up (PostgreSQL 15, the sample "checkout" app, Prometheus
+scraping it), a bad release leaks database connections and raises the error
+rate, the runbook playbooks diagnose it and write evidence, the release is
+backed out, and the playbooks prove the recovery. The drill ends by printing
+the evidence and the timeline it wrote.
+
+    python -m tests.sandbox.drill [--keep]      # the drill (--keep leaves the sandbox up)
+    python -m tests.sandbox.drill leak N        # internal: the leaking release, holds N sessions (PG* env)
+"""
+
+import argparse
+import datetime
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+import urllib.parse
+import urllib.request
+from pathlib import Path
+
+REPO = Path(__file__).resolve().parents[2]
+ERROR_RATE = 'sum(rate(http_requests_total{code=~"5.."}[15s])) / sum(rate(http_requests_total[15s]))'
+P95_LATENCY = 'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[15s])) by (le))'
+LEAKED_SESSIONS = 24
+
+
+class Drill:
+    """One run of the drill: its sandbox, evidence directory and timeline."""
+
+    def __init__(self, home, evidence_root, incident_id):
+        self.state_dir = home / 'sandbox'
+        self.evidence_dir = evidence_root / incident_id
+        self.timeline_path = self.evidence_dir / 'timeline.jsonl'
+        self.engines = {}
+        self.leak = None
+
+    # -- narration and records ------------------------------------------------
+
+    @staticmethod
+    def step(title):
+        """Print a step header."""
+        print('\n\033[1m== %s\033[0m' % title, flush=True)
+
+    def record(self, event, **detail):
+        """Append an event to the timeline and echo it."""
+        entry = {'time': datetime.datetime.now(datetime.timezone.utc).isoformat(timespec='seconds'), 'event': event}
+        entry.update(detail)
+        with self.timeline_path.open('a', encoding='utf-8') as handle:
+            handle.write(json.dumps(entry, sort_keys=True) + '\n')
+        print('   [timeline] %s %s' % (entry['time'], event), flush=True)
+
+    # -- sandbox ----------------------------------------------------------------
+
+    def sandbox_up(self):
+        """Start PostgreSQL, the sample app and Prometheus (stopping a stale sandbox first)."""
+        engines = [sys.executable, '-m', 'tests.engines']
+        subprocess.run(engines + ['down', '--state-dir', str(self.state_dir)], cwd=REPO, check=False, stdout=subprocess.DEVNULL)
+        proc = subprocess.run(engines + ['up', '--state-dir', str(self.state_dir), '--with', 'postgres,prometheus'],
+                              cwd=REPO, check=False, stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit('the sandbox did not come up (see above)')
+        self.engines = json.loads(proc.stdout)
+
+    def sandbox_down(self):
+        """Stop the sandbox engines."""
+        subprocess.run([sys.executable, '-m', 'tests.engines', 'down', '--state-dir', str(self.state_dir)], cwd=REPO, check=False)
+
+    def promql(self, query):
+        """The first value of an instant query, or None when there is no data yet."""
+        url = '%s/api/v1/query?%s' % (self.engines['prometheus']['url'], urllib.parse.urlencode({'query': query}))
+        with urllib.request.urlopen(url, timeout=10) as response:
+            result = json.load(response)['data']['result']
+        if not result:
+            return None
+        value = float(result[0]['value'][1])
+        return None if value != value else value  # NaN before there is any traffic
+
+    def wait_for(self, query, accept, what, timeout=60):
+        """Poll Prometheus until accept(value) holds; return the value."""
+        deadline = time.monotonic() + timeout
+        value = None
+        while time.monotonic() < deadline:
+            value = self.promql(query)
+            if value is not None and accept(value):
+                return value
+            time.sleep(1)
+        raise SystemExit('timed out after %d s waiting for %s (last value %s)' % (timeout, what, value))
+
+    def set_app(self, **control):
+        """Change the sample app's behaviour through its control endpoint."""
+        request = urllib.request.Request(self.engines['sample_app']['url'] + '/control', data=json.dumps(control).encode(),
+                                         headers={'Content-Type': 'application/json'}, method='POST')
+        with urllib.request.urlopen(request, timeout=10):
+            pass
+
+    # -- runbook playbooks ----------------------------------------------------
+
+    def diagnose(self, fail_when_exhausted, evidence=True):
+        """Run sre.runbooks.diagnose_db_connections against the sandbox database; return its exit status."""
+        conninfo = self.engines['postgres']['conninfo']
+        extra = {
+            'pg_login_host': conninfo['host'], 'pg_login_port': conninfo['port'], 'pg_login_user': conninfo['user'],
+            'pg_login_password': conninfo['password'], 'pg_db': conninfo['dbname'],
+            'db_connections_fail_when_exhausted': fail_when_exhausted,
+        }
+        if evidence:
+            extra['evidence_dir'] = str(self.evidence_dir)
+        env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING='false',
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+        cmd = ['ansible-playbook', '-i', 'localhost,', '-c', 'local', 'sre.runbooks.diagnose_db_connections', '-e', json.dumps(extra)]
+        print('   $ ansible-playbook sre.runbooks.diagnose_db_connections -e ...', flush=True)
+        return subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
+
+    def figures(self):
+        """The connection figures the last diagnosis saved."""
+        newest = sorted(self.evidence_dir.glob('db-connections-localhost-*.json'))[-1]
+        return json.loads(newest.read_text(encoding='utf-8'))
+
+    def save_metrics(self, name):
+        """Keep Prometheus's view of the app as evidence."""
+        metrics = {'error_rate': self.promql(ERROR_RATE), 'p95_latency_seconds': self.promql(P95_LATENCY)}
+        (self.evidence_dir / ('metrics-%s.json' % name)).write_text(json.dumps(metrics, indent=2) + '\n', encoding='utf-8')
+        return metrics
+
+    # -- the drill ------------------------------------------------------------------
+
+    def run(self):
+        """The drill, step by step."""
+        self.evidence_dir.mkdir(parents=True, exist_ok=True)
+        self.timeline_path.write_text('', encoding='utf-8')
+
+        self.step('1. The sandbox comes up: PostgreSQL 15, the "checkout" app, Prometheus')
+        self.sandbox_up()
+        self.record('sandbox up', postgres=self.engines['postgres']['port'], prometheus=self.engines['prometheus']['url'])
+        print('   Kubernetes: the API simulator arrives with the test-bed issue; until then the drill covers the database side.')
+        self.wait_for(ERROR_RATE, lambda v: v < 0.01, 'healthy baseline traffic')
+
+        self.step('2. Baseline: the runbook finds the database healthy')
+        if self.diagnose(fail_when_exhausted=True, evidence=False) != 0:
+            raise SystemExit('the baseline diagnosis failed on a healthy sandbox')
+        self.record('baseline healthy')
+
+        self.step('3. A bad release (checkout v2) leaks database connections')
+        conninfo = self.engines['postgres']['conninfo']
+        # The app's credentials travel in the environment, never on a command line.
+        leak_env = dict(os.environ, PGHOST=conninfo['host'], PGPORT=str(conninfo['port']), PGUSER=conninfo['user'],
+                        PGPASSWORD=conninfo['password'], PGDATABASE=conninfo['dbname'])
+        self.leak = subprocess.Popen([sys.executable, '-m', 'tests.sandbox.drill', 'leak', str(LEAKED_SESSIONS)],
+                                     cwd=REPO, env=leak_env, stdout=subprocess.PIPE, text=True)
+        self.leak.stdout.readline()  # "holding N sessions"
+        self.set_app(error_rate=0.12, latency_seconds=0.8)
+        self.record('release checkout v2 deployed')
+        rate = self.wait_for(ERROR_RATE, lambda v: v > 0.05, 'the error rate to rise')
+        self.record('alert: high error rate', error_rate_percent=round(rate * 100, 1))
+
+        self.step('4. Diagnose: sre.runbooks.diagnose_db_connections writes the evidence')
+        self.diagnose(fail_when_exhausted=False)
+        figures = self.figures()
+        metrics = self.save_metrics('during-incident')
+        self.record('diagnosis: connections exhausted' if figures['exhausted'] else 'diagnosis: connections within limits',
+                    total_connections=figures['total_connections'], max_connections=figures['max_connections'],
+                    utilization_percent=figures['utilization_percent'], idle_in_transaction=figures['idle_in_transaction'],
+                    by_database=figures['by_database'], error_rate_percent=round(metrics['error_rate'] * 100, 1))
+        if not figures['exhausted']:
+            raise SystemExit('the diagnosis did not find the connection leak it was staged to find')
+
+        self.step('5. Recover: back out checkout v2 (rollout automation lands with the deployment-recovery issue)')
+        self.leak.send_signal(signal.SIGTERM)
+        self.leak.wait(timeout=30)
+        self.set_app(error_rate=0.0, latency_seconds=0.05)
+        self.record('release checkout v2 backed out', reason='connection leak: %d%% of usable connections, %d idle in transaction'
+                    % (figures['utilization_percent'], figures['idle_in_transaction']))
+
+        self.step('6. Verify: connections back within limits, error rate below 1%')
+        if self.diagnose(fail_when_exhausted=True) != 0:
+            raise SystemExit('verification failed: connections are still exhausted')
+        rate = self.wait_for(ERROR_RATE, lambda v: v < 0.01, 'the error rate to fall below 1%')
+        self.save_metrics('after-recovery')
+        self.record('recovered', total_connections=self.figures()['total_connections'], error_rate_percent=round(rate * 100, 2))
+
+        self.step('7. Evidence and timeline written by this run (%s)' % self.evidence_dir)
+        for path in sorted(self.evidence_dir.iterdir()):
+            print('   %-32s %6d bytes' % (path.name, path.stat().st_size))
+        print()
+        for line in self.timeline_path.read_text(encoding='utf-8').splitlines():
+            entry = json.loads(line)
+            detail = {k: v for k, v in entry.items() if k not in ('time', 'event')}
+            print('   %s  %-38s %s' % (entry['time'], entry['event'], json.dumps(detail) if detail else ''))
+
+
+def hold_sessions(count):
+    """The leaking release: open `count` sessions (PG* environment), leave each idle in a transaction, hold them until SIGTERM."""
+    import psycopg2  # pylint: disable=import-outside-toplevel  # only the leak process needs the driver
+
+    conns = []
+    for _index in range(count):
+        conn = psycopg2.connect('', application_name='checkout-v2')
+        conn.cursor().execute('SELECT 1')  # opens a transaction that is never committed
+        conns.append(conn)
+    print('holding %d sessions' % count, flush=True)
+    signal.sigwait({signal.SIGTERM, signal.SIGINT})
+    for conn in conns:
+        conn.close()
+
+
+def main(argv):
+    """Command line entry point."""
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument('--keep', action='store_true', help='leave the sandbox running at the end')
+    parser.add_argument('--evidence-root', type=Path, default=REPO / 'evidence', help='where the drill writes its evidence')
+    sub = parser.add_subparsers(dest='command')
+    leak = sub.add_parser('leak')
+    leak.add_argument('count', type=int)
+    args = parser.parse_args(argv)
+    if args.command == 'leak':
+        signal.pthread_sigmask(signal.SIG_BLOCK, {signal.SIGTERM, signal.SIGINT})
+        hold_sessions(args.count)
+        return 0
+    home = Path(os.environ.get('SRE_RUNBOOKS_HOME', Path.home() / '.cache' / 'sre-runbooks'))
+    drill = Drill(home, args.evidence_root.resolve(), 'drill-' + datetime.datetime.now(datetime.timezone.utc).strftime('%Y%m%dT%H%M%SZ'))
+    try:
+        drill.run()
+    finally:
+        if drill.leak and drill.leak.poll() is None:
+            drill.leak.terminate()
+        if not args.keep:
+            drill.sandbox_down()
+    return 0
+
+
+if __name__ == '__main__':
+    sys.exit(main(sys.argv[1:]))

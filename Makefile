@@ -4,7 +4,7 @@
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup demo test sanity lint changelog-lint units integration bench build ee-context constraints clean
+.PHONY: setup demo test sanity lint units integration molecule bench build ee-context constraints clean
 
 setup:
 	@bash scripts/bootstrap.sh
@@ -13,7 +13,7 @@ demo: setup
 	@$(ENV) python -m tests.sandbox.drill
 
 test: setup
-	@$(ENV) bash scripts/test.sh sanity lint changelog units integration
+	@$(ENV) bash scripts/test.sh sanity lint changelog units integration molecule
 
 sanity: setup
 	@$(ENV) bash scripts/test.sh sanity
@@ -27,11 +27,14 @@ units: setup
 integration: setup
 	@$(ENV) bash scripts/test.sh integration
 
+molecule: setup
+	@$(ENV) bash scripts/test.sh molecule
+
 bench: setup
 	@$(ENV) python -m tests.bench
 
 build: setup
-	@$(ENV) ansible-galaxy collection build --force --output-path .. .
+	@$(ENV) ansible-galaxy collection build --force --output-path . .
 
 # Build context for the AWX execution environment (no container engine needed);
 # `podman build context/` or `docker build context/` builds the image from it.

@@ -271,7 +271,7 @@ def test_missing_engine_fails_the_run_with_the_hint(tmp_path: Path) -> None:
     (tmp_path / "test_needs_postgres.py").write_text("def test_it(pg_cluster):\n    pass\n", encoding="utf-8")
     env = {**os.environ, "PYTHONPATH": str(REPO_ROOT), "SRE_PG_BINDIR": str(tmp_path / "no-such-bin")}
     result = subprocess.run(
-        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), str(tmp_path)],
+        [sys.executable, "-m", "pytest", "-p", "no:cacheprovider", "-q", "--rootdir", str(tmp_path), "--basetemp", str(tmp_path / "basetemp"), str(tmp_path)],
         cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120, check=False,
     )
     assert result.returncode == 1, result.stdout

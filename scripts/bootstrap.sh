@@ -25,31 +25,39 @@ die() { printf 'setup: %s\n' "$*" >&2; exit 1; }
 quiet_pip() { "$@" 2> >(grep -v 'is ignored: it is neither a file nor a directory' >&2); }
 
 # --- 1. Debian packages ----------------------------------------------------
-missing_packages=()
 need() {  # need <path-or-command> <debian-package>
     if [[ $1 == /* ]]; then [[ -x $1 ]] && return 0; else command -v "$1" >/dev/null 2>&1 && return 0; fi
-    missing_packages+=("$2")
+    missing_what+=("$1")
+    [[ " ${missing_packages[*]} " == *" $2 "* ]] || missing_packages+=("$2")
 }
-need "$PG_BINDIR/initdb" postgresql-15
-need "$PG_BINDIR/pg_basebackup" postgresql-15
-need psql postgresql-client-15
-need prometheus prometheus
-need kubectl kubectl
-need rsync rsync
-need shellcheck shellcheck
-need git git
-
+check_packages() {
+    missing_packages=() missing_what=()
+    need "$PG_BINDIR/initdb" postgresql-15
+    need "$PG_BINDIR/pg_basebackup" postgresql-15
+    need psql postgresql-client-15
+    need prometheus prometheus
+    need kubectl kubectl
+    need rsync rsync
+    need shellcheck shellcheck
+    need git git
+}
+check_packages
 if ((${#missing_packages[@]})); then
-    if [[ $(id -u) -ne 0 ]]; then
-        die "missing Debian packages: ${missing_packages[*]}. Install them with:
+    # SRE_NO_INSTALL=1: only report what is missing (for machines we must not change).
+    if [[ $(id -u) -ne 0 || -n ${SRE_NO_INSTALL:-} ]]; then
+        die "missing ${missing_what[*]}, from the Debian packages ${missing_packages[*]}. Install them with:
     sudo apt-get update && sudo apt-get install -y --no-install-recommends ${missing_packages[*]}
-and run this command again."
+and run this command again (or set SRE_PG_BINDIR to where the PostgreSQL 15 server binaries are)."
     fi
     say "installing Debian packages: ${missing_packages[*]}"
     export DEBIAN_FRONTEND=noninteractive
     apt-get update -qq || die "apt-get update failed; check the Debian mirrors in /etc/apt/sources.list*"
     apt-get install -y -qq --no-install-recommends "${missing_packages[@]}" >/dev/null \
         || die "apt-get install ${missing_packages[*]} failed (see the output above)"
+    check_packages
+    if ((${#missing_packages[@]})); then
+        die "still missing after apt-get install: ${missing_packages[*]} (PostgreSQL binaries are looked for in $PG_BINDIR; set SRE_PG_BINDIR if they live elsewhere)"
+    fi
 fi
 # initdb refuses to run as root: the PostgreSQL fixtures run it as this user.
 if [[ $(id -u) -eq 0 ]] && ! id postgres >/dev/null 2>&1; then

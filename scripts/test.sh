@@ -6,6 +6,9 @@ set -uo pipefail
 
 cd "$SRE_REPO" || exit 1
 failed=()
+if [[ -n ${CI:-} ]]; then
+    export NO_COLOR=1 PY_COLORS=0 ANSIBLE_NOCOLOR=1 ANSIBLE_FORCE_COLOR=0
+fi
 
 stage() { printf '\n==> %s\n' "$*"; }
 

@@ -8,7 +8,7 @@ from pathlib import Path
 
 import yaml
 
-from tests.integration.runner import REPO, ansible_env
+from tests.integration.runner import REPO, ansible_env, run_playbook
 
 BIN = Path(sys.executable).parent
 
@@ -65,3 +65,10 @@ def test_execution_environment_context(tmp_path):
         'kubernetes.core', 'community.postgresql', 'amazon.aws', 'community.aws', 'community.general'}
     containerfile = next((tmp_path / 'context').glob('*file')).read_text(encoding='utf-8')
     assert 'ansible-galaxy collection install --offline /tmp/sre-runbooks/' in containerfile
+
+
+def test_module_defaults_groups_apply(pg_cluster, tmp_path):
+    run = run_playbook(REPO / 'tests' / 'integration' / 'playbooks' / 'action_groups.yml', tmp_path, extra_vars={'pg': pg_cluster.conninfo})
+    result = run.task('Read connection activity with the group\'s defaults only')
+    assert result['by_user'].get('sre', 0) >= 1
+    assert '[WARNING]' not in run.output

@@ -13,6 +13,7 @@ the evidence and the timeline it wrote.
 import argparse
 import datetime
 import json
+import math
 import os
 import signal
 import subprocess
@@ -77,7 +78,7 @@ class Drill:
         if not result:
             return None
         value = float(result[0]['value'][1])
-        return None if value != value else value  # NaN before there is any traffic
+        return None if math.isnan(value) else value  # NaN before there is any traffic
 
     def wait_for(self, query, accept, what, timeout=60):
         """Poll Prometheus until accept(value) holds; return the value."""

@@ -1,6 +1,6 @@
 # -*- coding: utf-8 -*-
 
-# Copyright: (c) 2025, SRE Runbooks Maintainers
+# Copyright: (c) 2026, SRE Runbooks Maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
 """The AWS layer reuses amazon.aws's options; get_boto3_client() is checked against a local moto server."""

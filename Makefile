@@ -4,13 +4,17 @@
 SHELL := /bin/bash
 ENV := . scripts/env.sh &&
 
-.PHONY: setup demo test sanity lint units integration molecule bench build ee-context constraints clean
+.PHONY: setup demo sandbox test sanity lint units integration molecule bench build ee-context constraints clean
 
 setup:
 	@bash scripts/bootstrap.sh
 
 demo: setup
 	@$(ENV) python -m tests.sandbox.drill
+
+# The Kubernetes API simulator in the foreground, for people: prints the kubeconfig to export.
+sandbox: setup
+	@$(ENV) python -m tests.sandbox.kubesim serve --kubeconfig "$$SRE_RUNBOOKS_HOME/kubesim/kubeconfig"
 
 test: setup
 	@$(ENV) bash scripts/test.sh sanity lint changelog units integration molecule

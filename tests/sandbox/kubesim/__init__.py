@@ -1,0 +1,1 @@
+"""kubesim: a stateful Kubernetes API simulator for the tests and the sandbox."""

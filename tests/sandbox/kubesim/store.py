@@ -164,6 +164,7 @@ class Store:
             meta['generation'] = 1
         for field in ('resourceVersion', 'deletionTimestamp', 'selfLink'):
             meta.pop(field, None)
+        _reset_status_on_create(res, obj)
         if dry_run:
             return obj
         return self._commit(res, key, obj, 'ADDED')
@@ -227,6 +228,12 @@ class Store:
         if dry_run:
             return current
         key = (namespace or '', name) if res.namespaced else ('', name)
+        if res.kind == 'Namespace':
+            # The namespace controller's work, done at once: everything in it goes too.
+            for member_res, objects in self._objects.items():
+                for member_key in [k for k in objects if member_res.namespaced and k[0] == name]:
+                    if member_key in objects:
+                        self.delete(member_res, name, member_key[1], 'Background')
         dependents = self.dependents(current['metadata']['uid'])
         if propagation == 'Orphan':
             for dep_res, dep in dependents:
@@ -296,6 +303,20 @@ class Store:
         for watch in self._watches:
             if watch.wants(event):
                 watch.queue.put_nowait(event)
+
+
+def _reset_status_on_create(res: ResourceType, obj: dict[str, Any]) -> None:
+    """Status is not the client's to set on create, as in the apiserver's PrepareForCreate strategies.
+
+    Nodes and persistent volumes keep theirs (their status comes from their owners on
+    creation); pods start Pending and namespaces Active.
+    """
+    if res.kind == 'Pod':
+        obj['status'] = {'phase': 'Pending'}
+    elif res.kind == 'Namespace':
+        obj['status'] = {'phase': 'Active'}
+    elif res.subresource('status') is not None and res.kind not in ('Node', 'PersistentVolume'):
+        obj['status'] = {}
 
 
 def _spec(obj: dict[str, Any]) -> dict[str, Any]:

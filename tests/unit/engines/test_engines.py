@@ -251,10 +251,14 @@ def test_missing_prometheus_says_how_to_install(tmp_path: Path) -> None:
 # -- Kubernetes hook and fixture plumbing -----------------------------------------
 
 
-def test_kube_target_without_cluster_or_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+def test_kube_target_without_a_cluster_starts_the_simulator(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("KUBECONFIG", str(tmp_path / "missing-kubeconfig"))
-    with pytest.raises(EngineUnavailable, match="set KUBECONFIG to a real cluster"):
-        KubeTarget.discover(tmp_path)
+    target = KubeTarget.discover(tmp_path)
+    try:
+        assert target.source == "kubesim"
+        assert "server: http://127.0.0.1:" in target.kubeconfig.read_text(encoding="utf-8")
+    finally:
+        target.close()
 
 
 def test_kube_target_uses_kubeconfig(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

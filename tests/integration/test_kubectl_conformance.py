@@ -8,11 +8,10 @@ differs from Kubernetes: fix kubesim, not the test.
 import base64
 import json
 import re
-import tempfile
 
 import pytest
 
-from tests.integration.conftest import (CHANGE_CAUSE, LAST_APPLIED, REVISION, b64, condition, controller_revisions, deploy, history, live_pods,
+from tests.integration.conftest import (CHANGE_CAUSE, LAST_APPLIED, REVISION, ROLLOUT_TIMEOUT, b64, condition, controller_revisions, deploy, history, live_pods,
                                         manifest_text, owned_by, pod_ready, rollout_status, simulator_only, template_image, wait_for)
 
 pytestmark = pytest.mark.kubernetes
@@ -60,6 +59,15 @@ def test_apply_creates_a_deployment_that_rolls_out(kube, namespace):
     assert cause.stdout == 'deploy nginx:1.25'
     names = kube.kubectl('get', 'pods', '-n', namespace, '-l', 'app=web', '-o', 'jsonpath={range .items[*]}{.metadata.name}{"\\n"}{end}')
     assert len(names.stdout.split()) == 3
+
+    waited = kube.kubectl('wait', 'deploy/web', '-n', namespace, '--for=condition=Available', '--timeout=60s')
+    assert waited.stdout.strip() == 'deployment.apps/web condition met'
+    table = kube.kubectl('get', 'deploy', 'web', '-n', namespace).stdout.splitlines()
+    assert table[0].split() == ['NAME', 'READY', 'UP-TO-DATE', 'AVAILABLE', 'AGE']
+    assert table[1].split()[:4] == ['web', '3/3', '3', '3']
+    table = kube.kubectl('get', 'pods', '-n', namespace, '-l', 'app=web').stdout.splitlines()
+    assert table[0].split() == ['NAME', 'READY', 'STATUS', 'RESTARTS', 'AGE']
+    assert len(table) == 4 and all(row.split()[1:4] == ['1/1', 'Running', '0'] for row in table[1:])
 
 
 def test_scale_keeps_the_revision_and_rolls_out(kube, namespace):
@@ -127,6 +135,27 @@ def test_set_image_history_undo_and_undo_to_revision(kube, namespace):
     missing = kube.kubectl('rollout', 'undo', 'deploy/web', '--to-revision=1', '-n', namespace, check=False)
     assert missing.returncode != 0
     assert 'unable to find specified revision 1 in history' in missing.stderr
+
+
+@simulator_only
+def test_rollout_status_fails_when_the_new_pods_crash_past_the_progress_deadline(kube, namespace):
+    deploy(kube, namespace)
+    kube.kubectl('patch', 'deploy', 'web', '-n', namespace, '--type', 'merge', '-p', '{"spec":{"progressDeadlineSeconds":3}}')
+    kube.kubectl('set', 'image', 'deploy/web', 'nginx=nginx:1.26-crashloop', '-n', namespace)
+    status = kube.kubectl('rollout', 'status', 'deploy/web', '-n', namespace, '--timeout=%s' % ROLLOUT_TIMEOUT, check=False)
+    assert status.returncode == 1
+    assert 'error: deployment "web" exceeded its progress deadline' in status.stderr
+    web = kube.json('deployment', 'web', '-n', namespace)
+    assert condition(web, 'Progressing')['status'] == 'False'
+    assert condition(web, 'Progressing')['reason'] == 'ProgressDeadlineExceeded'
+    # 25% of 3 replicas: maxSurge rounds up to 1, maxUnavailable down to 0. One new pod, the three old ones keep serving.
+    assert web['status']['availableReplicas'] == 3 and web['status']['updatedReplicas'] == 1
+    crashing = [p for p in live_pods(kube, namespace, 'app=web') if p['spec']['containers'][0]['image'] == 'nginx:1.26-crashloop']
+    assert len(crashing) == 1 and not pod_ready(crashing[0])
+
+    kube.kubectl('rollout', 'undo', 'deploy/web', '-n', namespace)
+    assert 'deployment "web" successfully rolled out' in rollout_status(kube, namespace, 'deploy/web')
+    assert {p['spec']['containers'][0]['image'] for p in live_pods(kube, namespace, 'app=web')} == {'nginx:1.25'}
 
 
 def test_rollout_restart_rolls_out_a_new_revision(kube, namespace):
@@ -284,9 +313,14 @@ def test_secret_from_dry_run_yaml_is_created_then_updated_by_apply(kube, namespa
     value = kube.kubectl('get', 'secret', 'api-key', '-n', namespace, '-o', 'jsonpath={.data.key}').stdout
     assert base64.b64decode(value).decode() == 'r0t4t3d'
 
+    # The same again: the dry-run YAML's `creationTimestamp: null` differs in type from the live
+    # timestamp, so kubectl still sends {"metadata":{"creationTimestamp":null}} and says "configured";
+    # the apiserver keeps the creation timestamp, the object does not change and is not written.
     same = kube.kubectl('apply', '-n', namespace, '-f', '-', input=_secret_yaml(kube, namespace, 'r0t4t3d'))
-    assert same.stdout.strip() == 'secret/api-key unchanged'
-    assert kube.json('secret', 'api-key', '-n', namespace)['metadata']['resourceVersion'] == rotated['metadata']['resourceVersion']
+    assert same.stdout.strip() == 'secret/api-key configured'
+    unchanged = kube.json('secret', 'api-key', '-n', namespace)
+    assert unchanged['metadata']['resourceVersion'] == rotated['metadata']['resourceVersion']
+    assert unchanged['metadata']['creationTimestamp'] == secret['metadata']['creationTimestamp']
 
 
 def test_apply_adds_the_missing_last_applied_annotation_with_a_warning(kube, namespace):
@@ -407,7 +441,7 @@ def test_top_pods_reports_the_usage_annotations(kube, namespace):
     kube.apply(namespace, 'metered.yaml', name='metered', cpu='250m', memory='64Mi')
     rollout_status(kube, namespace, 'deploy/metered')
     names = {p['metadata']['name'] for p in live_pods(kube, namespace, 'app=metered')}
-    _, rows = wait_for(lambda: (top := _top(kube, 'pods', '-n', namespace)) and {r[0] for r in top[1]} >= names and top, 30, 'kubectl top pods')
+    rows = wait_for(lambda: (top := _top(kube, 'pods', '-n', namespace)) and {r[0] for r in top[1]} >= names and top, 30, 'kubectl top pods')[1]
     assert {r[0]: (r[1], r[2]) for r in rows} == {name: ('250m', '64Mi') for name in names}
 
 

@@ -209,8 +209,8 @@ def test_k8s_log_reads_a_pod_of_the_deployment(kube, namespace, tmp_path):
     tail = run.task('Read the last line of a web pod\'s log')
     assert len([line for line in tail['log_lines'] if line]) == 1
     assert tail['log_lines'][0] in log['log_lines']
+    assert run.failed_tasks == ['Read the log of a pod that does not exist']
     absent = run.task('Read the log of a pod that does not exist')
-    assert absent['failed'] is True
     assert absent['msg'] == 'Pod %s/absent not found.' % namespace
 
 
@@ -219,8 +219,8 @@ def test_k8s_exec_fails_clearly_on_kubesim(kube, namespace, tmp_path):
     deploy(kube, namespace, replicas=1)
     (pod,) = live_pods(kube, namespace, 'app=web')
     run = play(kube, tmp_path, 'exec', namespace, pod=pod['metadata']['name'], expect_rc=2)
+    assert run.failed_tasks == ['Run a command in the web pod']
     result = run.task('Run a command in the web pod')
-    assert result['failed'] is True
     assert result['msg'].startswith('Failed to execute on pod %s' % pod['metadata']['name'])
     assert 'exec' in result['msg'].split(' due to ', 1)[1].lower()
     assert 'not supported' in result['msg'].lower(), result['msg']

@@ -157,3 +157,29 @@ def test_daemon_set_runs_one_pod_per_node_including_cordoned_ones(env):
             break
     assert {p['spec']['containers'][0]['image'] for p in pods(sim, 'agent')} == {'agent:v2'}
     assert sorted(r['revision'] for r in items(sim, 'apps/v1', 'ControllerRevision')) == [1, 2]
+
+
+def test_a_node_made_not_ready_stays_so_and_is_tainted(env):
+    sim, clock = env
+    status = node(sim, 'node-1')['status']
+    for cond in status['conditions']:
+        if cond['type'] == 'Ready':
+            cond.update({'status': 'False', 'reason': 'KubeletStopped'})
+    sim.store.update(sim.registry.get('v1', 'Node'), {**node(sim, 'node-1'), 'status': status}, subresource='status')
+    tick(sim, clock, 30, 4)
+    ready_cond = next(c for c in node(sim, 'node-1')['status']['conditions'] if c['type'] == 'Ready')
+    assert (ready_cond['status'], ready_cond['reason']) == ('False', 'KubeletStopped')
+    taints = {(t['key'], t['effect']) for t in node(sim, 'node-1')['spec']['taints']}
+    assert taints == {('node.kubernetes.io/not-ready', 'NoSchedule'), ('node.kubernetes.io/not-ready', 'NoExecute')}
+    create(sim, deployment(replicas=4))
+    run_until(sim, clock, lambda: len([p for p in pods(sim, 'web') if ready(p)]) == 4)
+    assert 'node-1' not in {p['spec']['nodeName'] for p in pods(sim, 'web')}
+    # the simulator's own switch: config.node_pressure NotReady, and back
+    sim.config.node_pressure = {'node-2': ['NotReady']}
+    tick(sim, clock)
+    assert next(c for c in node(sim, 'node-2')['status']['conditions'] if c['type'] == 'Ready')['status'] == 'False'
+    assert events_of(sim, 'node-2', 'NodeNotReady')
+    sim.config.node_pressure = {}
+    tick(sim, clock)
+    assert next(c for c in node(sim, 'node-2')['status']['conditions'] if c['type'] == 'Ready')['status'] == 'True'
+    assert not node(sim, 'node-2')['spec'].get('taints')

@@ -93,6 +93,27 @@ def test_stateful_set_rolls_from_the_highest_ordinal_and_honours_the_partition(e
     assert sorted(r['revision'] for r in items(sim, 'apps/v1', 'ControllerRevision')) == [1, 2]
 
 
+def test_stateful_set_scales_down_from_the_highest_ordinal_and_parallel_starts_all(env):
+    sim, clock = env
+    create(sim, stateful_set(replicas=4))
+    run_until(sim, clock, lambda: ready_count(sim, 'db') == 4)
+    update(sim, get(sim, 'apps/v1', 'StatefulSet', 'db'), lambda s: s['spec'].__setitem__('replicas', 1))
+    gone = []
+    for _step in range(100):
+        tick(sim, clock, 0.05)
+        names = {p['metadata']['name'] for p in pods(sim, 'db')}
+        gone += [n for n in ('db-3', 'db-2', 'db-1') if n not in names and n not in gone]
+        if names == {'db-0'}:
+            break
+    assert gone == ['db-3', 'db-2', 'db-1']
+    messages = [e['message'] for e in events_of(sim, 'db', 'SuccessfulDelete')]
+    assert messages == ['delete Pod db-3 in StatefulSet db successful', 'delete Pod db-2 in StatefulSet db successful',
+                        'delete Pod db-1 in StatefulSet db successful']
+    create(sim, stateful_set('cache', replicas=3, podManagementPolicy='Parallel'))
+    tick(sim, clock, 0.05)
+    assert sorted(p['metadata']['name'] for p in pods(sim, 'cache')) == ['cache-0', 'cache-1', 'cache-2']
+
+
 # -- HPA -----------------------------------------------------------------------------------------------------------
 
 

@@ -68,6 +68,7 @@ class DaemonSetController(Controller):
     """apps/v1 DaemonSets."""
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         nodes = list(self.store.items(self.res('v1', 'Node')))
         pods_by_ns: dict[str, list[Obj]] = defaultdict(list)
         for pod in self.store.items(self.res('v1', 'Pod')):
@@ -90,6 +91,7 @@ class _Sync:
         self.ds_res = controller.res('apps/v1', 'DaemonSet')
 
     def run(self) -> None:
+        """One sync of this object."""
         try:
             selector = label_selector_from_spec(self.spec.get('selector'))
         except ValueError:

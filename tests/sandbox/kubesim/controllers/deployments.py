@@ -297,6 +297,7 @@ class DeploymentController(Controller):
     """apps/v1 Deployments."""
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         deployments = self.res('apps/v1', 'Deployment')
         rss_by_ns: dict[str, list[Obj]] = defaultdict(list)
         for rs in self.store.items(self.res('apps/v1', 'ReplicaSet')):
@@ -357,6 +358,7 @@ class _Sync:
     # -- main ------------------------------------------------------------------------------------------------
 
     def run(self) -> None:
+        """One sync of this object."""
         d = self.d
         selector_spec = d['spec'].get('selector')
         if selector_spec is None:
@@ -404,12 +406,12 @@ class _Sync:
         """getAllReplicaSetsAndSyncRevision: (new ReplicaSet or None, all old ReplicaSets)."""
         new = self._find_new(rs_list)
         old = [rs for rs in rs_list if new is None or rs['metadata']['uid'] != new['metadata']['uid']]
-        new = self._new_rs(rs_list, new, old, create)
+        new = self._new_rs(new, old, create)
         if new is not None and all(rs['metadata']['uid'] != new['metadata']['uid'] for rs in rs_list):
             rs_list.append(new)
         return new, old
 
-    def _new_rs(self, rs_list: list[Obj], existing: Obj | None, old: list[Obj], create: bool) -> Obj | None:
+    def _new_rs(self, existing: Obj | None, old: list[Obj], create: bool) -> Obj | None:
         """getNewReplicaSet."""
         d = self.d
         new_revision = str(max_revision(old) + 1)

@@ -55,6 +55,7 @@ class DisruptionController(Controller):
     """policy/v1 PodDisruptionBudgets."""
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         pdbs = list(self.store.items(self.res('policy/v1', 'PodDisruptionBudget')))
         self.each(pdbs, self.sync)
 

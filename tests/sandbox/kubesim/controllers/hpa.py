@@ -131,6 +131,7 @@ class HPAController(Controller):
         self.reported: dict[str, str] = {}
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         hpas = list(self.store.items(self.res('autoscaling/v2', 'HorizontalPodAutoscaler')))
         self.each(hpas, self.sync)
         live = {f'{namespace_of(h)}/{name_of(h)}' for h in hpas}

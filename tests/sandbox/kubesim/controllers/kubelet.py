@@ -140,6 +140,7 @@ class Kubelet(Controller):
     # -- loop -----------------------------------------------------------------------------------
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         nodes = {name_of(n): n for n in self.store.items(self.res('v1', 'Node'))}
         pods = list(self.store.items(self.res('v1', 'Pod')))
         used_ips: dict[str, set[str]] = {}
@@ -230,7 +231,7 @@ class Kubelet(Controller):
             status['initContainerStatuses'] = init_statuses
         phase = pod_phase(spec, statuses, initialized)
         status['phase'] = phase
-        status['conditions'] = self._conditions(status, spec, phase, start_due, init_statuses, statuses, now)
+        status['conditions'] = self._conditions(status, phase, start_due, init_statuses, statuses, now)
         stored = write_status(self.sim, self.res('v1', 'Pod'), pod, status)
         memory.pod = stored
         for type_, reason, message, field_path in pending_events:
@@ -411,8 +412,7 @@ class Kubelet(Controller):
 
     # -- status ------------------------------------------------------------------------------------------
 
-    def _conditions(self, status: Obj, spec: Obj, phase: str, sandbox: bool, init_statuses: list[Obj], statuses: list[Obj],
-                    now: float) -> list[Obj]:
+    def _conditions(self, status: Obj, phase: str, sandbox: bool, init_statuses: list[Obj], statuses: list[Obj], now: float) -> list[Obj]:
         old = {c.get('type'): c for c in status.get('conditions') or ()}
         text = stamp(now)
         result = [_condition(old, 'PodReadyToStartContainers', 'True' if sandbox else 'False', text)]

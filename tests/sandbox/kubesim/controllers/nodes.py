@@ -120,9 +120,13 @@ def node_object(sim: Any, index: int) -> Obj:
 def seed_nodes(sim: Any) -> None:
     """Create node-1..node-N (config.nodes); nodes that exist are left alone."""
     res = sim.registry.get('v1', 'Node')
+    controllers = [c for c in getattr(sim, 'controllers', ()) if isinstance(c, NodeController)]
     for index in range(1, int(sim.config.nodes) + 1):
-        if sim.store.find(res, None, node_name(index)) is None:
+        name = node_name(index)
+        if sim.store.find(res, None, name) is None:
             sim.store.create(res, node_object(sim, index))
+            for controller in controllers:  # what the node was created with counts as applied
+                controller.applied[name] = frozenset(sim.config.node_pressure.get(name, ()))
 
 
 def eviction_message(node: Obj, resource: str) -> str:
@@ -139,11 +143,17 @@ def eviction_message(node: Obj, resource: str) -> str:
 class NodeController(Controller):
     """Node conditions from config.node_pressure, condition and cordon taints, and the kubelet's pressure evictions."""
 
+    def __init__(self, sim: Any) -> None:
+        super().__init__(sim)
+        self.applied: dict[str, frozenset[str]] = {}  # node -> the node_pressure entries last applied
+
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         nodes = self.res('v1', 'Node')
         self.each(list(self.store.items(nodes)), self.sync)
 
     def sync(self, node: Obj) -> None:
+        """One node: conditions, taints, evictions."""
         name = name_of(node)
         wanted = set(self.config.node_pressure.get(name, ()))
         now = self.now()
@@ -156,9 +166,18 @@ class NodeController(Controller):
                 break
 
     def _sync_conditions(self, node: Obj, wanted: set[str], now: float) -> Obj:
+        """Conditions from config.node_pressure. A condition someone else changed (a test patching the node's
+        status, e.g. Ready=False) is kept until config.node_pressure changes for that node."""
         nodes = self.res('v1', 'Node')
+        name = name_of(node)
         status = dict(node.get('status') or {})
         old = {c.get('type'): c for c in status.get('conditions') or ()}
+        applied = self.applied.get(name)
+        if applied is None:  # first sight: what the stored conditions say is what was last applied
+            applied = frozenset([t for t in PRESSURE_CONDITIONS if (old.get(t) or {}).get('status') == 'True']
+                                + (['NotReady'] if 'Ready' in old and old['Ready'].get('status') != 'True' else []))
+        config_changed = applied != frozenset(wanted)
+        self.applied[name] = frozenset(wanted)
         fresh = {c['type']: c for c in _conditions(stamp(now), wanted)}
         changed = []
         conditions = []
@@ -166,24 +185,26 @@ class NodeController(Controller):
             new = fresh[type_]
             prev = old.get(type_)
             if prev is not None and prev.get('status') == new['status']:
-                beat = prev.get('lastHeartbeatTime')
-                stale = (parse_time(beat) or 0) + HEARTBEAT_SECONDS <= now
-                new = {**prev, 'reason': new['reason'], 'message': new['message'],
-                       'lastHeartbeatTime': stamp(now) if stale else beat}
+                new = {**prev, 'reason': new['reason'], 'message': new['message']}
+            elif prev is not None and not config_changed:
+                new = prev
             elif prev is not None:
                 changed.append((type_, new['status'] == 'True'))
             conditions.append(new)
+        ready = next(c for c in conditions if c['type'] == 'Ready').get('status') == 'True'
+        if ready:  # a NotReady node's kubelet is not posting heartbeats
+            beats = [parse_time(c.get('lastHeartbeatTime')) or 0 for c in conditions]
+            if changed or min(beats) + HEARTBEAT_SECONDS <= now:
+                conditions = [{**c, 'lastHeartbeatTime': stamp(now)} for c in conditions]
         # Conditions the simulator does not manage (a test may add one) stay.
         conditions += [c for t, c in old.items() if t not in fresh]
-        if changed:
-            conditions = [{**c, 'lastHeartbeatTime': stamp(now)} for c in conditions]
         status['conditions'] = conditions
         if status != node.get('status'):
             node = write_status(self.sim, nodes, node, status)
         for type_, on in changed:
             on_event, off_event = _CONDITION_EVENTS[type_]
             reason = on_event if on else off_event
-            events.record(self.sim, node, 'Normal', reason, f'Node {name_of(node)} status is now: {reason}', 'kubelet', host=name_of(node))
+            events.record(self.sim, node, 'Normal', reason, f'Node {name} status is now: {reason}', 'kubelet', host=name)
         return node
 
     def _sync_taints(self, node: Obj) -> Obj:

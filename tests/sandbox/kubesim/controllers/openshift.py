@@ -90,6 +90,7 @@ class DeploymentConfigController(Controller):
     """apps.openshift.io/v1 DeploymentConfigs (served only with config.flavour 'openshift')."""
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         res = self.sim.registry.by_kind('apps.openshift.io/v1', 'DeploymentConfig')
         if res is None:
             return
@@ -117,11 +118,11 @@ class DeploymentConfigController(Controller):
             latest = self._create_rc(dc, status)
             rcs.append(latest)
             status = {**status, 'latestVersion': latest_version, 'observedGeneration': dc['metadata'].get('generation', 1)}
-            stored = write_status(self.sim, dc_res, stored, {**(stored.get('status') or {}), **status})
+            write_status(self.sim, dc_res, stored, {**(stored.get('status') or {}), **status})
         if latest is not None:
             self._deploy(dc, latest, [rc for rc in rcs if rc is not latest])
             self._prune(dc, [rc for rc in rcs if rc is not latest])
-        self._status(dc, stored, status, latest)
+        self._status(dc, status, latest)
 
     def _create_rc(self, dc: Obj, status: Obj) -> Obj:
         """MakeDeployment."""
@@ -217,11 +218,11 @@ class DeploymentConfigController(Controller):
                 return
             self._scale(latest, desired)
         else:
-            self._rolling(dc, latest, active_old, desired, params)
+            self._rolling(latest, active_old, desired, params)
         if _replicas(latest) == desired and _available(latest) >= desired and not any(_replicas(rc) for rc in old):
             self._annotate(latest, {PHASE: 'Complete', REPLICAS: str(desired)})
 
-    def _rolling(self, dc: Obj, new: Obj, old: list[Obj], desired: int, params: Obj) -> None:
+    def _rolling(self, new: Obj, old: list[Obj], desired: int, params: Obj) -> None:
         """The rolling strategy: surge the new RC up, then scale old ones down as new pods become available."""
         surge = scaled_value(params.get('maxSurge'), desired, True)
         unavailable = scaled_value(params.get('maxUnavailable'), desired, False)
@@ -262,7 +263,7 @@ class DeploymentConfigController(Controller):
 
     # -- status ---------------------------------------------------------------------------------------------------------
 
-    def _status(self, dc: Obj, stored: Obj, status: Obj, latest: Obj | None) -> None:
+    def _status(self, dc: Obj, status: Obj, latest: Obj | None) -> None:
         rc_res = self.res('v1', 'ReplicationController')
         rcs = [rc for rc in self.store.items(rc_res, namespace_of(dc)) if is_controlled_by(rc, dc)]
         if latest is not None:

@@ -32,6 +32,7 @@ class ReplicaSetController(Controller):
         return label_selector_from_spec(spec.get('selector'))
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         pods_by_ns: dict[str, list[Obj]] = defaultdict(list)
         for pod in self.store.items(self.res('v1', 'Pod')):
             pods_by_ns[namespace_of(pod)].append(pod)
@@ -91,6 +92,7 @@ class ReplicationManager(ReplicaSetController):
     api_version, kind, component = 'v1', 'ReplicationController', 'replication-controller'
 
     def selector(self, spec: Obj) -> LabelSelector:
+        """The map selector of a ReplicationController (empty selects nothing)."""
         selector = spec.get('selector') or {}
         return label_selector_from_set(selector) if selector else LabelSelector.nothing()
 

@@ -45,6 +45,7 @@ class _NodeState:
         self.owners: Counter[str] = Counter()
 
     def place(self, pod: Obj) -> None:
+        """Count a pod as running here."""
         spec = pod.get('spec') or {}
         self.requested.add(pod_requests(spec))
         cpu, memory = non_zero_requests(spec)
@@ -125,6 +126,7 @@ class Scheduler(Controller):
         self._reported: dict[str, tuple[str, float]] = {}  # pod uid -> (message, when) of the last FailedScheduling
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         node_res, pod_res = self.res('v1', 'Node'), self.res('v1', 'Pod')
         states = {name_of(n): _NodeState(n) for n in self.store.items(node_res)}
         pods = list(self.store.items(pod_res))

@@ -52,6 +52,7 @@ class StatefulSetController(Controller):
     """apps/v1 StatefulSets."""
 
     def reconcile(self) -> None:
+        """One pass over every object of the kind."""
         pods_by_ns: dict[str, list[Obj]] = defaultdict(list)
         for pod in self.store.items(self.res('v1', 'Pod')):
             pods_by_ns[namespace_of(pod)].append(pod)
@@ -70,6 +71,7 @@ class _Sync:
         self.now = controller.now()
 
     def run(self) -> None:
+        """One sync of this object."""
         try:
             selector = label_selector_from_spec(self.spec.get('selector'))
         except ValueError:

@@ -263,6 +263,11 @@ def _persistent_volume_claim(obj: Obj) -> None:
     obj.setdefault('spec', {}).setdefault('volumeMode', 'Filesystem')
 
 
+def _node(obj: Obj) -> None:
+    # The apiserver always returns a spec; kubernetes.core.k8s_drain reads spec.unschedulable from it.
+    obj.setdefault('spec', {})
+
+
 def _namespace(obj: Obj) -> None:
     meta = obj.setdefault('metadata', {})
     if meta.get('name'):
@@ -390,6 +395,7 @@ _DEFAULTERS: dict[str, Callable[[Obj], None]] = {
     'Service': _service,
     'PersistentVolumeClaim': _persistent_volume_claim,
     'Namespace': _namespace,
+    'Node': _node,
     'Job': _job,
     'CronJob': _cron_job,
     'HorizontalPodAutoscaler': _horizontal_pod_autoscaler,

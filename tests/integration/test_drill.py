@@ -17,13 +17,22 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     [incident] = (tmp_path / 'evidence').iterdir()
     events = [json.loads(line) for line in (incident / 'timeline.jsonl').read_text(encoding='utf-8').splitlines()]
     names = [event['event'] for event in events]
-    assert names == ['sandbox up', 'baseline healthy', 'release checkout v2 deployed', 'alert: high error rate',
-                     'diagnosis: connections exhausted', 'release checkout v2 backed out', 'recovered']
-    diagnosis = events[4]
+    assert names == ['sandbox up', 'release checkout v1 deployed', 'baseline healthy', 'release checkout v2 deployed',
+                     'alert: high error rate', 'alert: pods crash-looping', 'diagnosis: connections exhausted',
+                     'release checkout v2 backed out', 'recovered']
+    by_name = dict(zip(names, events))
+    assert by_name['release checkout v1 deployed']['pods'] == 3
+    assert by_name['alert: pods crash-looping']['restarts'] >= 1
+    diagnosis = by_name['diagnosis: connections exhausted']
     assert diagnosis['utilization_percent'] >= 80 and diagnosis['idle_in_transaction'] >= 24
-    assert events[6]['error_rate_percent'] < 1
+    recovered = by_name['recovered']
+    assert recovered['error_rate_percent'] < 1 and recovered['ready_pods'] == 3 and recovered['image'] == 'shop/checkout:v1'
     figures = sorted(incident.glob('db-connections-localhost-*.json'))
     assert len(figures) == 2  # during the incident and after recovery, each kept
+    [pods_evidence] = incident.glob('checkout-pods-*.json')
+    waiting = [c['state'].get('waiting', {}).get('reason') for pod in json.loads(pods_evidence.read_text(encoding='utf-8'))
+               for c in pod['containers'] or []]
+    assert 'CrashLoopBackOff' in waiting
     assert SRE_PASSWORD not in proc.stdout
     for path in incident.iterdir():
         assert SRE_PASSWORD not in path.read_text(encoding='utf-8')

@@ -459,6 +459,7 @@ def test_kubectl_create_deployment_is_refused_because_it_sends_protobuf(kube, na
 # ---------------------------------------------------------------- StatefulSet, DaemonSet
 
 def test_statefulset_rollout_history_and_undo(kube, namespace):
+    kube.apply(namespace, 'headless-service.yaml', name='db')
     kube.apply(namespace, 'statefulset.yaml', name='db', image='nginx:1.25')
     status = rollout_status(kube, namespace, 'statefulset/db')
     assert 'partitioned roll out complete: 2 new pods have been updated...' in status

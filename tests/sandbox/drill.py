@@ -1,10 +1,11 @@
 """`make demo`: an incident drill on the built-in sandbox.
 
-The sandbox comes up (PostgreSQL 15, the sample "checkout" app, Prometheus
-scraping it), a bad release leaks database connections and raises the error
-rate, the runbook playbooks diagnose it and write evidence, the release is
-backed out, and the playbooks prove the recovery. The drill ends by printing
-the evidence and the timeline it wrote.
+The sandbox comes up (the kubesim Kubernetes cluster, PostgreSQL 15, the
+sample "checkout" app's metrics, Prometheus scraping them), checkout v1 is
+released to the cluster, then a bad release v2 crash-loops, leaks database
+connections and raises the error rate. The playbooks diagnose it and write
+evidence, the release is backed out, and the playbooks prove the recovery.
+The drill ends by printing the evidence and the timeline it wrote.
 
     python -m tests.sandbox.drill [--keep]      # the drill (--keep leaves the sandbox up)
     python -m tests.sandbox.drill leak N        # internal: the leaking release, holds N sessions (PG* env)
@@ -24,6 +25,9 @@ import urllib.request
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[2]
+PLAYBOOKS = Path(__file__).resolve().parent / 'playbooks'
+GOOD_IMAGE = 'shop/checkout:v1'
+BAD_IMAGE = 'shop/checkout:v2-crashloop'  # kubesim crash-loops images tagged with a fault word
 ERROR_RATE = 'sum(rate(http_requests_total{code=~"5.."}[15s])) / sum(rate(http_requests_total[15s]))'
 P95_LATENCY = 'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[15s])) by (le))'
 LEAKED_SESSIONS = 24
@@ -37,6 +41,7 @@ class Drill:
         self.evidence_dir = evidence_root / incident_id
         self.timeline_path = self.evidence_dir / 'timeline.jsonl'
         self.engines = {}
+        self.kubeconfig = ''
         self.leak = None
 
     # -- narration and records ------------------------------------------------
@@ -65,10 +70,17 @@ class Drill:
         if proc.returncode != 0:
             raise SystemExit('the sandbox did not come up (see above)')
         self.engines = json.loads(proc.stdout)
+        kubesim = [sys.executable, '-m', 'tests.sandbox.kubesim']
+        subprocess.run(kubesim + ['stop', '--state-dir', str(self.state_dir / 'kubesim')], cwd=REPO, check=False, stderr=subprocess.DEVNULL)
+        proc = subprocess.run(kubesim + ['start', '--state-dir', str(self.state_dir / 'kubesim')], cwd=REPO, check=False, stdout=subprocess.PIPE, text=True)
+        if proc.returncode != 0:
+            raise SystemExit('the sandbox cluster did not come up (see above)')
+        self.kubeconfig = json.loads(proc.stdout)['kubeconfig']
 
     def sandbox_down(self):
         """Stop the sandbox engines."""
         subprocess.run([sys.executable, '-m', 'tests.engines', 'down', '--state-dir', str(self.state_dir)], cwd=REPO, check=False)
+        subprocess.run([sys.executable, '-m', 'tests.sandbox.kubesim', 'stop', '--state-dir', str(self.state_dir / 'kubesim')], cwd=REPO, check=False)
 
     def promql(self, query):
         """The first value of an instant query, or None when there is no data yet."""
@@ -100,6 +112,15 @@ class Drill:
 
     # -- runbook playbooks ----------------------------------------------------
 
+    @staticmethod
+    def playbook(playbook, extra):
+        """Run ansible-playbook on localhost; return its exit status."""
+        env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING='false',
+                   ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+        cmd = ['ansible-playbook', '-i', 'localhost,', '-c', 'local', str(playbook), '-e', json.dumps(extra)]
+        print('   $ ansible-playbook %s -e ...' % (playbook if isinstance(playbook, str) else playbook.relative_to(REPO)), flush=True)
+        return subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
+
     def diagnose(self, fail_when_exhausted, evidence=True):
         """Run sre.runbooks.diagnose_db_connections against the sandbox database; return its exit status."""
         conninfo = self.engines['postgres']['conninfo']
@@ -110,11 +131,38 @@ class Drill:
         }
         if evidence:
             extra['evidence_dir'] = str(self.evidence_dir)
-        env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING='false',
-                   ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
-        cmd = ['ansible-playbook', '-i', 'localhost,', '-c', 'local', 'sre.runbooks.diagnose_db_connections', '-e', json.dumps(extra)]
-        print('   $ ansible-playbook sre.runbooks.diagnose_db_connections -e ...', flush=True)
-        return subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
+        return self.playbook('sre.runbooks.diagnose_db_connections', extra)
+
+    def release(self, image, wait):
+        """Ship a checkout release to the cluster (the sandbox's CD pipeline)."""
+        extra = {'kubeconfig': self.kubeconfig, 'checkout_image': image, 'checkout_wait': wait}
+        if self.playbook(PLAYBOOKS / 'checkout_release.yml', extra) != 0:
+            raise SystemExit('releasing %s failed' % image)
+
+    def pods(self):
+        """The checkout pods, as the API reports them."""
+        proc = subprocess.run(['kubectl', 'get', 'pods', '-n', 'shop', '-l', 'app=checkout', '-o', 'json'], env=dict(os.environ, KUBECONFIG=self.kubeconfig),
+                              check=True, stdout=subprocess.PIPE, text=True)
+        return json.loads(proc.stdout)['items']
+
+    def crash_looping(self):
+        """Names and restart counts of checkout pods in CrashLoopBackOff."""
+        looping = {}
+        for pod in self.pods():
+            for status in pod['status'].get('containerStatuses', []):
+                if (status.get('state', {}).get('waiting') or {}).get('reason') == 'CrashLoopBackOff':
+                    looping[pod['metadata']['name']] = status['restartCount']
+        return looping
+
+    def wait_until(self, check, what, timeout=60):
+        """Poll check() until it returns something true; return that."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            value = check()
+            if value:
+                return value
+            time.sleep(1)
+        raise SystemExit('timed out after %d s waiting for %s' % (timeout, what))
 
     def figures(self):
         """The connection figures the last diagnosis saved."""
@@ -134,18 +182,21 @@ class Drill:
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.timeline_path.write_text('', encoding='utf-8')
 
-        self.step('1. The sandbox comes up: PostgreSQL 15, the "checkout" app, Prometheus')
+        self.step('1. The sandbox comes up: a 3-node Kubernetes cluster (kubesim), PostgreSQL 15, Prometheus')
         self.sandbox_up()
-        self.record('sandbox up', postgres=self.engines['postgres']['port'], prometheus=self.engines['prometheus']['url'])
-        print('   Kubernetes: the API simulator arrives with the test-bed issue; until then the drill covers the database side.')
+        self.record('sandbox up', postgres=self.engines['postgres']['port'], prometheus=self.engines['prometheus']['url'],
+                    kubeconfig=self.kubeconfig)
         self.wait_for(ERROR_RATE, lambda v: v < 0.01, 'healthy baseline traffic')
 
-        self.step('2. Baseline: the runbook finds the database healthy')
+        self.step('2. checkout v1 is released; the runbook finds the database healthy')
+        self.release(GOOD_IMAGE, wait=True)
+        self.record('release checkout v1 deployed', image=GOOD_IMAGE, pods=len(self.pods()))
         if self.diagnose(fail_when_exhausted=True, evidence=False) != 0:
             raise SystemExit('the baseline diagnosis failed on a healthy sandbox')
         self.record('baseline healthy')
 
-        self.step('3. A bad release (checkout v2) leaks database connections')
+        self.step('3. A bad release (checkout v2): its pods crash-loop, it leaks database connections, errors rise')
+        self.release(BAD_IMAGE, wait=False)
         conninfo = self.engines['postgres']['conninfo']
         # The app's credentials travel in the environment, never on a command line.
         leak_env = dict(os.environ, PGHOST=conninfo['host'], PGPORT=str(conninfo['port']), PGUSER=conninfo['user'],
@@ -154,12 +205,16 @@ class Drill:
                                      cwd=REPO, env=leak_env, stdout=subprocess.PIPE, text=True)
         self.leak.stdout.readline()  # "holding N sessions"
         self.set_app(error_rate=0.12, latency_seconds=0.8)
-        self.record('release checkout v2 deployed')
+        self.record('release checkout v2 deployed', image=BAD_IMAGE)
         rate = self.wait_for(ERROR_RATE, lambda v: v > 0.05, 'the error rate to rise')
         self.record('alert: high error rate', error_rate_percent=round(rate * 100, 1))
+        looping = self.wait_until(self.crash_looping, 'checkout v2 pods to crash-loop')
+        self.record('alert: pods crash-looping', pods=sorted(looping), restarts=sum(looping.values()))
 
-        self.step('4. Diagnose: sre.runbooks.diagnose_db_connections writes the evidence')
+        self.step('4. Diagnose: the database and the cluster, evidence written')
         self.diagnose(fail_when_exhausted=False)
+        if self.playbook(PLAYBOOKS / 'cluster_evidence.yml', {'kubeconfig': self.kubeconfig, 'evidence_dir': str(self.evidence_dir)}) != 0:
+            raise SystemExit('recording the pod evidence failed')
         figures = self.figures()
         metrics = self.save_metrics('during-incident')
         self.record('diagnosis: connections exhausted' if figures['exhausted'] else 'diagnosis: connections within limits',
@@ -169,23 +224,30 @@ class Drill:
         if not figures['exhausted']:
             raise SystemExit('the diagnosis did not find the connection leak it was staged to find')
 
-        self.step('5. Recover: back out checkout v2 (rollout automation lands with the deployment-recovery issue)')
+        self.step('5. Recover: back out checkout v2 by re-releasing v1 (sre.runbooks rollback lands with the deployment-recovery issue)')
+        self.release(GOOD_IMAGE, wait=True)
         self.leak.send_signal(signal.SIGTERM)
         self.leak.wait(timeout=30)
         self.set_app(error_rate=0.0, latency_seconds=0.05)
-        self.record('release checkout v2 backed out', reason='connection leak: %d%% of usable connections, %d idle in transaction'
+        self.record('release checkout v2 backed out', reason='pods crash-looping; connection leak: %d%% of usable connections, %d idle in transaction'
                     % (figures['utilization_percent'], figures['idle_in_transaction']))
 
-        self.step('6. Verify: connections back within limits, error rate below 1%')
+        self.step('6. Verify: all checkout pods ready on v1, connections within limits, error rate below 1%')
+        pods = self.pods()
+        images = sorted({c['image'] for pod in pods for c in pod['spec']['containers']})
+        ready = [p for p in pods if any(c['type'] == 'Ready' and c['status'] == 'True' for c in p['status'].get('conditions', []))]
+        if images != [GOOD_IMAGE] or len(ready) != 3:
+            raise SystemExit('verification failed: checkout pods %s, %d of 3 ready' % (images, len(ready)))
         if self.diagnose(fail_when_exhausted=True) != 0:
             raise SystemExit('verification failed: connections are still exhausted')
         rate = self.wait_for(ERROR_RATE, lambda v: v < 0.01, 'the error rate to fall below 1%')
         self.save_metrics('after-recovery')
-        self.record('recovered', total_connections=self.figures()['total_connections'], error_rate_percent=round(rate * 100, 2))
+        self.record('recovered', ready_pods=len(ready), image=GOOD_IMAGE, total_connections=self.figures()['total_connections'],
+                    error_rate_percent=round(rate * 100, 2))
 
         self.step('7. Evidence and timeline written by this run (%s)' % self.evidence_dir)
         for path in sorted(self.evidence_dir.iterdir()):
-            print('   %-32s %6d bytes' % (path.name, path.stat().st_size))
+            print('   %-48s %6d bytes' % (path.name, path.stat().st_size))
         print()
         for line in self.timeline_path.read_text(encoding='utf-8').splitlines():
             entry = json.loads(line)

@@ -39,7 +39,7 @@ def apply_defaults(kind: str, obj: Obj) -> Obj:
 
 def image_tag(image: str) -> tuple[str, str, str]:
     """parsers.ParseImageName: (repository, tag, digest); the tag defaults to "latest" when neither tag nor digest is given."""
-    name, _, digest = image.partition('@')
+    name, _at, digest = image.partition('@')
     last = name.rsplit('/', 1)[-1]
     tag = ''
     if ':' in last:

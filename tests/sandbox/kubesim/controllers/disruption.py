@@ -166,10 +166,9 @@ def evict(sim: Any, namespace: str, pod_name: str, eviction: dict) -> None:
     options = eviction.get('deleteOptions') or {}
     preconditions = options.get('preconditions') or {}
     if preconditions.get('uid') and preconditions['uid'] != pod['metadata']['uid']:
-        raise errors.ApiError(409, 'Conflict', f'Operation cannot be fulfilled on Pod "{pod_name}": the UID in the precondition '
-                                              f'({preconditions["uid"]}) does not match the UID in record ({pod["metadata"]["uid"]}). '
-                                              'The object might have been deleted and then recreated',
-                              {'name': pod_name, 'kind': 'Pod'})
+        message = (f'Operation cannot be fulfilled on Pod "{pod_name}": the UID in the precondition ({preconditions["uid"]}) '
+                   f'does not match the UID in record ({pod["metadata"]["uid"]}). The object might have been deleted and then recreated')
+        raise errors.ApiError(409, 'Conflict', message, {'name': pod_name, 'kind': 'Pod'})
     if preconditions.get('resourceVersion') and preconditions['resourceVersion'] != pod['metadata'].get('resourceVersion'):
         raise errors.conflict('', 'pods', pod_name)
     dry_run = bool(options.get('dryRun'))

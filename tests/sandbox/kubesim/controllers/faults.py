@@ -18,7 +18,7 @@ def _per_container(value: str | None, container: str) -> str | None:
     if '=' not in value:
         return value
     for part in value.split(','):
-        name, _, item = part.partition('=')
+        name, _eq, item = part.partition('=')
         if name.strip() == container:
             return item.strip()
     return None

@@ -316,4 +316,3 @@ def pods_of(sim: Any, rc: Obj) -> list[Obj]:
 def build(sim: Any) -> list[Controller]:
     """The DeploymentConfig controller (does nothing unless the registry serves DeploymentConfigs)."""
     return [DeploymentConfigController(sim)]
-

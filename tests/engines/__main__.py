@@ -24,7 +24,7 @@ from .errors import EngineUnavailable
 from .moto_server import MotoServer
 from .ports import LOOPBACK, free_port, port_open
 from .postgres import SUPERUSER, PostgresCluster
-from .processes import pid_alive, spawn, stop_pid, wait_started
+from .processes import pid_alive, spawn, stop_pid, wait_started, write_state
 from .prometheus import PrometheusServer
 
 ENGINES = ("postgres", "sample_app", "moto", "prometheus")
@@ -111,12 +111,7 @@ def up(state_dir: Path, wanted: set[str]) -> int:
         _stop_engines(state)
         sys.stderr.write(f"could not start the engines: {exc}\n")
         return 2
-    text = json.dumps(state, indent=2) + "\n"
-    # Written whole, then renamed: a reader never sees half a file.
-    partial = state_file.with_suffix(".tmp")
-    partial.write_text(text, encoding="utf-8")
-    partial.replace(state_file)
-    sys.stdout.write(text)
+    sys.stdout.write(write_state(state_file, state))
     return 0
 
 

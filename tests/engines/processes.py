@@ -3,14 +3,25 @@
 from __future__ import annotations
 
 import contextlib
+import json
 import os
 import signal
 import subprocess
 from collections import deque
 from collections.abc import Callable
 from pathlib import Path
+from typing import Any
 
 from .ports import wait_until
+
+
+def write_state(path: Path, state: dict[str, Any]) -> str:
+    """Write a state file as indented JSON, whole then renamed, so a reader never sees half of it; return the text."""
+    text = json.dumps(state, indent=2) + "\n"
+    partial = path.with_suffix(".tmp")
+    partial.write_text(text, encoding="utf-8")
+    partial.replace(path)
+    return text
 
 
 def tail(path: Path, lines: int = 30) -> str:

@@ -24,7 +24,7 @@ from pathlib import Path
 from aiohttp import web
 
 from tests.engines.ports import LOOPBACK
-from tests.engines.processes import stop_pid
+from tests.engines.processes import stop_pid, write_state
 
 from . import launch
 from .config import Config
@@ -84,11 +84,7 @@ def _start(state_dir: Path, port: int | None, flavour: str, controllers: bool) -
         return 2
     state = {'pid': server.proc.pid, 'port': server.port, 'url': server.url, 'kubeconfig': str(server.kubeconfig),
              'log_path': str(server.log_path), 'flavour': flavour}
-    text = json.dumps(state, indent=2) + '\n'
-    partial = state_file.with_suffix('.tmp')
-    partial.write_text(text, encoding='utf-8')
-    partial.replace(state_file)
-    sys.stdout.write(text)
+    sys.stdout.write(write_state(state_file, state))
     return 0
 
 

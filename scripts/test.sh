@@ -17,7 +17,8 @@ stage() { printf '\n==> %s\n' "$*"; }
 # links to the dependency collections it imports and documents against.
 run_sanity() {
     local root copy name
-    root="$SRE_RUNBOOKS_HOME/sanity/$(basename "$SRE_SELF_COLLECTIONS")"
+    # SRE_SANITY_ROOT: a separate copy, so two sanity runs do not share one tree.
+    root="${SRE_SANITY_ROOT:-$SRE_RUNBOOKS_HOME/sanity/$(basename "$SRE_SELF_COLLECTIONS")}"
     copy="$root/ansible_collections/sre/runbooks"
     rm -rf "$copy" && mkdir -p "$copy"
     git ls-files -z --cached --others --exclude-standard \
@@ -26,7 +27,9 @@ run_sanity() {
         mkdir -p "$root/ansible_collections/$(basename "$(dirname "$name")")"
         ln -sfn "$name" "$root/ansible_collections/$(basename "$(dirname "$name")")/$(basename "$name")"
     done
-    (cd "$copy" && ansible-test sanity --python 3.11 --color no)
+    # SRE_SANITY_ARGS: extra ansible-test arguments, e.g. "--test validate-modules".
+    # shellcheck disable=SC2086
+    (cd "$copy" && ansible-test sanity --python 3.11 --color no ${SRE_SANITY_ARGS:-})
 }
 
 run_lint() {

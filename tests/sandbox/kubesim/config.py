@@ -51,13 +51,15 @@ class Config:
 
     def update(self, changes: dict[str, Any]) -> None:
         """Apply a partial update; unknown fields raise KeyError naming them."""
-        names = {f.name for f in dataclasses.fields(self)}
-        unknown = sorted(set(changes) - names)
+        fields = {f.name: f for f in dataclasses.fields(self)}
+        unknown = sorted(set(changes) - set(fields))
         if unknown:
             raise KeyError(', '.join(unknown))
         for name, value in changes.items():
             if name == 'api_fault_codes':
                 value = tuple(value)
+            elif isinstance(fields[name].default, float):
+                value = float(value)  # JSON has one number type: 60 means 60.0 here
             setattr(self, name, value)
 
     def as_dict(self) -> dict[str, Any]:

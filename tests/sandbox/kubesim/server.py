@@ -202,6 +202,8 @@ def _check_config_types(config: Config, changes: dict[str, Any]) -> None:
         if field.name not in changes:
             continue
         current, value = getattr(config, field.name), changes[field.name]
+        if field.default is not dataclasses.MISSING:
+            current = field.default  # the declared type, whatever an earlier update stored
         expected: tuple[type, ...] = (list,) if isinstance(current, tuple) else (type(current),)
         if isinstance(current, float):
             expected = (int, float)

@@ -160,3 +160,12 @@ def test_deleting_a_namespace_deletes_what_is_in_it(store):
     store.delete(namespaces, None, 'team')
     assert store.find(DEPLOY, 'team', 'web') is None
     assert store.find(DEPLOY, 'default', 'web') is not None
+
+
+def test_config_float_fields_take_json_integers_twice():
+    from tests.sandbox.kubesim.config import Config  # pylint: disable=import-outside-toplevel
+
+    config = Config()
+    config.update({'crashloop_backoff_seconds': 60})
+    config.update({'crashloop_backoff_seconds': 0.5})
+    assert config.crashloop_backoff_seconds == 0.5 and isinstance(config.crashloop_backoff_seconds, float)

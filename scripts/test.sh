@@ -41,12 +41,17 @@ run_changelog() {
     antsibull-changelog lint
 }
 
+# A base temp directory of this run's own: pytest's default one is shared by
+# every session of the user and pruned by each, and the engines live in it.
+basetemp=$(mktemp -d -t sre-runbooks-tests.XXXXXX)
+trap 'rm -rf "$basetemp"' EXIT
+
 run_units() {
-    python -m pytest -p no:cacheprovider tests/unit
+    python -m pytest -p no:cacheprovider --basetemp="$basetemp/units" tests/unit
 }
 
 run_integration() {
-    python -m pytest -p no:cacheprovider tests/integration
+    python -m pytest -p no:cacheprovider --basetemp="$basetemp/integration" tests/integration
 }
 
 run_molecule() {

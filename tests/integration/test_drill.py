@@ -19,7 +19,7 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     names = [event['event'] for event in events]
     assert names == ['sandbox up', 'release checkout v1 deployed', 'baseline healthy', 'release checkout v2 deployed',
                      'alert: high error rate', 'alert: pods crash-looping', 'diagnosis: connections exhausted',
-                     'release checkout v2 backed out', 'recovered']
+                     'rolled back checkout v2 to v1', 'recovered']
     by_name = dict(zip(names, events))
     assert by_name['release checkout v1 deployed']['pods'] == 3
     assert by_name['alert: pods crash-looping']['restarts'] >= 1
@@ -29,10 +29,11 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     assert recovered['error_rate_percent'] < 1 and recovered['ready_pods'] == 3 and recovered['image'] == 'shop/checkout:v1'
     figures = sorted(incident.glob('db-connections-localhost-*.json'))
     assert len(figures) == 2  # during the incident and after recovery, each kept
-    [pods_evidence] = incident.glob('checkout-pods-*.json')
-    waiting = [c['state'].get('waiting', {}).get('reason') for pod in json.loads(pods_evidence.read_text(encoding='utf-8'))
-               for c in pod['containers'] or []]
-    assert 'CrashLoopBackOff' in waiting
+    [rollout_evidence] = incident.glob('checkout-rollout-*.json')
+    rollout = json.loads(rollout_evidence.read_text(encoding='utf-8'))
+    assert [entry['revision'] for entry in rollout['history']] == [1, 2]
+    crashing = [c for pod in rollout['pods'] if pod['revision'] == 2 for c in pod['containers']]
+    assert crashing and all(c['restart_count'] >= 1 and c['last_termination']['exit_code'] == 1 for c in crashing)
     assert SRE_PASSWORD not in proc.stdout
     for path in incident.iterdir():
         assert SRE_PASSWORD not in path.read_text(encoding='utf-8')

@@ -4,7 +4,8 @@ The sandbox comes up (the kubesim Kubernetes cluster, PostgreSQL 15, the
 sample "checkout" app's metrics, Prometheus scraping them), checkout v1 is
 released to the cluster, then a bad release v2 crash-loops, leaks database
 connections and raises the error rate. The playbooks diagnose it and write
-evidence, the release is backed out, and the playbooks prove the recovery.
+evidence, sre.runbooks.rollback backs the release out, and the playbooks
+prove the recovery.
 The drill ends by printing the evidence and the timeline it wrote.
 
     python -m tests.sandbox.drill [--keep]      # the drill (--keep leaves the sandbox up)
@@ -224,12 +225,15 @@ class Drill:
         if not figures['exhausted']:
             raise SystemExit('the diagnosis did not find the connection leak it was staged to find')
 
-        self.step('5. Recover: back out checkout v2 by re-releasing v1 (sre.runbooks rollback lands with the deployment-recovery issue)')
-        self.release(GOOD_IMAGE, wait=True)
+        self.step('5. Recover: sre.runbooks.rollback backs out checkout v2')
+        rollback = {'kubeconfig': self.kubeconfig, 'rollback_name': 'checkout', 'rollback_namespace': 'shop'}
+        if self.playbook('sre.runbooks.rollback', rollback) != 0:
+            raise SystemExit('the rollback failed (see above)')
         self.leak.send_signal(signal.SIGTERM)
         self.leak.wait(timeout=30)
         self.set_app(error_rate=0.0, latency_seconds=0.05)
-        self.record('release checkout v2 backed out', reason='pods crash-looping; connection leak: %d%% of usable connections, %d idle in transaction'
+        self.record('rolled back checkout v2 to v1', playbook='sre.runbooks.rollback',
+                    reason='pods crash-looping; connection leak: %d%% of usable connections, %d idle in transaction'
                     % (figures['utilization_percent'], figures['idle_in_transaction']))
 
         self.step('6. Verify: all checkout pods ready on v1, connections within limits, error rate below 1%')

@@ -1,0 +1,213 @@
+"""The sre.runbooks.rollback playbook (role sre.runbooks.rollback) through ansible-playbook.
+
+Against the Kubernetes API under test (kubesim, or the cluster of $KUBECONFIG)
+and, for the health gate, a real Prometheus scraping the sample app. A bad
+release is revision 2 running nginx:1.26-crashloop over a healthy revision 1
+(nginx:1.25). Rate windows are 15 s instead of the runbooks' 5 m so that the
+measurements settle quickly; nothing here asserts a duration.
+"""
+
+import time
+
+import pytest
+
+from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
+from tests.engines.prometheus import JOB_NAME
+from tests.integration.conftest import deploy, history, live_pods, pod_ready, rollout_status, template_image, wait_for
+from tests.integration.runner import run_playbook
+
+pytestmark = pytest.mark.kubernetes
+
+PLAYBOOK = 'sre.runbooks.rollback'
+ROLLBACK = 'Roll back the workload and wait for the rollout'
+GATE = 'Gate the service health after the rollback'
+STOP = 'Stop when the service is still unhealthy'
+REFUSE_TARGET = 'Refuse a rollback target that does not exist'
+REFUSE_WORKLOAD = 'Refuse a workload that cannot be read'
+SUMMARY = 'Summarise the rollback'
+BAD_IMAGE = 'nginx:1.26-crashloop'
+RATE_WINDOW = '15s'
+ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
+SETTLE_TIMEOUT = 90
+
+
+@pytest.fixture
+def app(sample_app):
+    """The shared sample app, put back to its defaults (healthy, 0% errors) after the test."""
+    sample_app.reset()
+    yield sample_app
+    sample_app.reset()
+
+
+def play(kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
+    """Run the playbook on deployment `web` of `namespace`; the kubeconfig as the playbook's `kubeconfig` variable."""
+    extra_vars = dict(rollback_name='web', rollback_namespace=namespace, kubeconfig=str(kube.kubeconfig), **extra)
+    return run_playbook(PLAYBOOK, tmp_path, extra_vars=extra_vars, check=check, env=kube.env, expect_rc=expect_rc)
+
+
+def gate_vars(prometheus, **overrides):
+    """The Prometheus gate on the sample app's job, with a short window and a short wait."""
+    values = dict(rollback_prometheus_url=prometheus.url, rollback_gate_job=JOB_NAME, rollback_gate_rate_window=RATE_WINDOW,
+                  rollback_gate_wait_timeout=30)
+    values.update(overrides)
+    return values
+
+
+def web(kube, namespace):
+    return kube.json('deployment', 'web', '-n', namespace)
+
+
+def bad_release(kube, namespace):
+    """Revision 1 nginx:1.25 (healthy), revision 2 nginx:1.26-crashloop (its new pods never become ready)."""
+    deploy(kube, namespace)
+    kube.apply(namespace, 'deployment.yaml', name='web', replicas=3, image=BAD_IMAGE)
+
+    def new_pods_not_ready():
+        pods = [p for p in live_pods(kube, namespace, 'app=web') if p['spec']['containers'][0]['image'] == BAD_IMAGE]
+        return pods and not any(pod_ready(p) for p in pods)
+
+    wait_for(new_pods_not_ready, 60, 'pods of %s that are not ready' % BAD_IMAGE)
+
+
+def healthy_on(kube, namespace, image):
+    pods = live_pods(kube, namespace, 'app=web')
+    return len(pods) == 3 and all(pod_ready(p) and p['spec']['containers'][0]['image'] == image for p in pods)
+
+
+def settle(prometheus, predicate, what):
+    """Wait until Prometheus's error rate of the sample app satisfies predicate."""
+    deadline = time.monotonic() + SETTLE_TIMEOUT
+    value = None
+    while time.monotonic() < deadline:
+        value = prometheus.query_value(ERROR_RATE)
+        if value is not None and predicate(value):
+            return value
+        time.sleep(0.5)
+    raise AssertionError('Prometheus did not measure %s within %ss (last value: %r)' % (what, SETTLE_TIMEOUT, value))
+
+
+def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, namespace, tmp_path):
+    bad_release(kube, namespace)
+    before = web(kube, namespace)
+
+    checked = play(kube, tmp_path, namespace, check=True)
+    planned = checked.task(ROLLBACK)
+    assert planned['changed'] is True
+    assert planned['actions'] == ['roll back deployment %s/web from revision 2 (%s) to revision 1 (nginx:1.25)' % (namespace, BAD_IMAGE)]
+    assert 'would roll back from revision 2 to revision 1' in checked.task(SUMMARY)['msg'][0]
+    assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
+    unchanged = web(kube, namespace)
+    assert unchanged['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert template_image(unchanged) == BAD_IMAGE
+
+    run = play(kube, tmp_path, namespace)
+    done = run.task(ROLLBACK)
+    assert done['changed'] is True
+    assert (done['from_revision'], done['to_revision'], done['revision']) == (2, 1, 3)
+    assert done['images_before'] == {'nginx': BAD_IMAGE}
+    assert done['images_after'] == {'nginx': 'nginx:1.25'}
+    assert done['rollout']['state'] == 'complete'
+    summary = run.task(SUMMARY)['msg']
+    assert 'rolled back from revision 2 to revision 1 (numbered 3 now)' in summary[0]
+    assert summary[1] == "images before: {'nginx': '%s'}" % BAD_IMAGE
+    assert summary[2] == "images after: {'nginx': 'nginx:1.25'}"
+    rolled_back = web(kube, namespace)
+    assert template_image(rolled_back) == 'nginx:1.25'
+    assert rolled_back['metadata']['annotations']['deployment.kubernetes.io/revision'] == '3'
+    assert history(kube, namespace, 'deployment/web') == {2: 'deploy %s' % BAD_IMAGE, 3: 'deploy nginx:1.25'}
+    rollout_status(kube, namespace, 'deployment/web')
+    wait_for(lambda: healthy_on(kube, namespace, 'nginx:1.25'), 60, '3 ready pods on nginx:1.25')
+
+    again = play(kube, tmp_path, namespace)
+    assert again.changed is False
+    assert again.task(ROLLBACK)['revision'] == 3
+    assert 'already at the rollback target, revision 3' in again.task(SUMMARY)['msg'][0]
+    assert web(kube, namespace)['metadata']['resourceVersion'] == rolled_back['metadata']['resourceVersion']
+
+
+def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tmp_path):
+    bad_release(kube, namespace)
+    before = web(kube, namespace)
+
+    run = play(kube, tmp_path, namespace, rollback_to_revision=7, expect_rc=2)
+    assert run.failed_tasks == [REFUSE_TARGET]
+    assert run.changed is False
+    msg = run.task(REFUSE_TARGET)['msg']
+    assert msg == ('Refusing to roll back: Failed to roll back deployment %s/web: revision 7 not found; '
+                   'available revisions: 1 (nginx:1.25), 2 (%s). Nothing was changed.' % (namespace, BAD_IMAGE))
+    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+
+
+def test_missing_workload_is_refused(kube, namespace, tmp_path):
+    run = play(kube, tmp_path, namespace, expect_rc=2)
+    assert run.failed_tasks == [REFUSE_WORKLOAD]
+    msg = run.task(REFUSE_WORKLOAD)['msg']
+    assert msg.startswith('Cannot roll back deployment %s/web: ' % namespace)
+    assert 'not found' in msg and 'Nothing was changed' in msg
+
+
+def test_prometheus_gate_passes_on_a_healthy_service(kube, namespace, tmp_path, app, prometheus):
+    bad_release(kube, namespace)
+    settle(prometheus, lambda value: value < 0.001, 'the error rate back at 0')
+
+    run = play(kube, tmp_path, namespace, **gate_vars(prometheus))
+    gate = run.task(GATE)
+    assert gate['passed'] is True, gate['summary']
+    assert [check['name'] for check in gate['checks']] == ['error_rate', 'p95_latency']
+    assert gate['checks'][0]['query'] == ERROR_RATE
+    assert run.task(SUMMARY)['msg'][-1] == 'gate: %s' % gate['summary']
+    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+
+
+def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, app, prometheus):
+    bad_release(kube, namespace)
+    app.set(error_rate=0.2)
+    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+
+    run = play(kube, tmp_path, namespace, expect_rc=2, **gate_vars(prometheus, rollback_gate_wait_timeout=0))
+    gate = run.task(GATE)
+    assert gate['passed'] is False
+    assert gate['failed_checks'] == ['error_rate']
+    assert run.failed_tasks == [STOP]
+    msg = run.task(STOP)['msg']
+    assert msg.startswith('Rolled back deployment %s/web to revision 3, but the service is still unhealthy: ' % namespace)
+    assert gate['summary'] in msg
+    assert 'rollback_on_gate_failure=stop' in msg
+    # The rollback itself is left in place: the next step is a person's decision.
+    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+
+
+def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_path, app, prometheus):
+    bad_release(kube, namespace)
+    app.set(error_rate=0.2)
+    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+
+    run = play(kube, tmp_path, namespace, expect_rc=2,
+               **gate_vars(prometheus, rollback_gate_wait_timeout=0, rollback_on_gate_failure='page'))
+    page = 'Ask for the next level when the service is still unhealthy'
+    assert run.failed_tasks == [page]
+    msg = run.task(page)['msg']
+    assert run.task(GATE)['summary'] in msg
+    assert 'page the next level: ' in msg
+
+
+def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, tmp_path, app, prometheus):
+    deploy(kube, namespace)  # revision 1, nginx:1.25
+    kube.apply(namespace, 'deployment.yaml', name='web', replicas=3, image='nginx:1.26')  # revision 2
+    rollout_status(kube, namespace, 'deployment/web')
+    kube.apply(namespace, 'deployment.yaml', name='web', replicas=3, image=BAD_IMAGE)  # revision 3
+    app.set(error_rate=0.2)  # the service stays unhealthy whatever runs
+    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+
+    further = 'Roll back further and wait for the rollout'
+    still = 'Stop when the service is still unhealthy after the further rollback'
+    run = play(kube, tmp_path, namespace, expect_rc=2,
+               **gate_vars(prometheus, rollback_gate_wait_timeout=0, rollback_on_gate_failure='further'))
+    assert run.task(ROLLBACK)['images_after'] == {'nginx': 'nginx:1.26'}
+    went = run.task(further)
+    assert went['changed'] is True
+    assert (went['to_revision'], went['images_after']) == (1, {'nginx': 'nginx:1.25'})
+    assert run.failed_tasks == [still]
+    msg = run.task(still)['msg']
+    assert 'give rollback_to_revision=1' in msg
+    assert template_image(web(kube, namespace)) == 'nginx:1.25'

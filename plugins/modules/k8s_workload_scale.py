@@ -305,7 +305,7 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec, label_selector_string
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
     DEFAULT_MAX_REPLICAS,
     DEFAULT_MIN_REPLICAS,
@@ -315,7 +315,6 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
     describe,
     guard_problems,
     hpa_bounds,
-    label_selector,
     parse_change,
     plan_scale,
     pod_problems,
@@ -437,7 +436,7 @@ class Workloads(object):
                                               "(hpa_policy=ignore scales anyway)".format(api_cause(error))) from error
 
     def pods(self, workload):
-        selector = label_selector((workload.get("spec") or {}).get("selector"))
+        selector = label_selector_string((workload.get("spec") or {}).get("selector"))
         try:
             res = self.resource("Pod", "v1")
             return self.client.get(res, namespace=self.params["namespace"], label_selector=selector).to_dict().get("items") or []

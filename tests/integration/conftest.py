@@ -224,3 +224,14 @@ def owned_by(obj, owner):
 def controller_revisions(kube, namespace, owner):
     """The ControllerRevisions `owner` controls, as {revision: revision object}."""
     return {cr['revision']: cr for cr in kube.json('controllerrevisions', '-n', namespace)['items'] if owned_by(cr, owner)}
+
+
+def written_state(obj):
+    """What a client's write would change: spec, labels, annotations and generation.
+
+    Controllers keep writing status (and so resourceVersion) while a rollout is in
+    progress; "nothing changed" means nothing of this changed.
+    """
+    meta = obj['metadata']
+    return {'generation': meta.get('generation'), 'labels': meta.get('labels'), 'annotations': meta.get('annotations'),
+            'spec': obj.get('spec')}

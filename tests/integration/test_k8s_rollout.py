@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import (CHANGE_CAUSE, REVISION, controller_revisions, deploy, history, live_pods, pod_ready,
-                                        rollout_status, simulator_only, template_image, wait_for)
+                                        rollout_status, simulator_only, template_image, wait_for, written_state)
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -76,7 +76,7 @@ def test_undo_a_bad_release_in_check_mode_then_for_real_then_again(kube, namespa
     assert template_image(planned['diff']['before']) == 'nginx:1.26-crashloop'
     assert template_image(planned['diff']['after']) == 'nginx:1.25'
     unchanged = web(kube, namespace)
-    assert unchanged['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(unchanged) == written_state(before)
     assert template_image(unchanged) == 'nginx:1.26-crashloop'
     assert ROLLED_BACK_FROM not in unchanged['metadata']['annotations']
 
@@ -106,12 +106,12 @@ def test_undo_a_bad_release_in_check_mode_then_for_real_then_again(kube, namespa
     assert again['changed'] is False and again['actions'] == []
     assert (again['from_revision'], again['revision']) == (3, 3)
     assert again['rollout']['state'] == 'complete'
-    assert web(kube, namespace)['metadata']['resourceVersion'] == rolled_back['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(rolled_back)
 
     # The same target named by its old number or by its image is already there too.
     assert play(kube, tmp_path, 'undo', namespace, to_revision=1).task(UNDO)['changed'] is False
     assert play(kube, tmp_path, 'undo', namespace, image='nginx:1.25').task(UNDO)['changed'] is False
-    assert web(kube, namespace)['metadata']['resourceVersion'] == rolled_back['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(rolled_back)
 
 
 def test_undo_to_previous_goes_back_again_after_a_new_release(kube, namespace, tmp_path):
@@ -140,7 +140,7 @@ def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tm
                               'available revisions: 1 (nginx:1.25), 2 (nginx:1.26)' % namespace)
     assert refused['error']['object'] == 'deployment %s/web' % namespace
     assert refused.get('changed', False) is False
-    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(before)
 
 
 def test_image_and_to_revision_targets_are_declarative(kube, namespace, tmp_path):
@@ -178,7 +178,7 @@ def test_paused_deployment_is_refused_unless_resumed(kube, namespace, tmp_path):
     refused = play(kube, tmp_path, 'undo', namespace, expect_rc=2).task(UNDO)
     assert refused['msg'].startswith('Failed to roll back deployment %s/web: it is paused' % namespace)
     assert 'resume=true' in refused['msg']
-    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(before)
 
     planned = play(kube, tmp_path, 'undo', namespace, check=True, resume=True).task(UNDO)
     assert planned['changed'] is True
@@ -229,7 +229,7 @@ def test_restart_replaces_the_pods_once_per_restarted_after(kube, namespace, tmp
     planned = play(kube, tmp_path, 'restart', namespace, check=True).task(RESTART)
     assert planned['changed'] is True
     assert planned['actions'][0].startswith('restart deployment %s/web (kubectl.kubernetes.io/restartedAt=' % namespace)
-    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(before)
 
     restarted = play(kube, tmp_path, 'restart', namespace).task(RESTART)
     assert restarted['changed'] is True
@@ -245,7 +245,7 @@ def test_restart_replaces_the_pods_once_per_restarted_after(kube, namespace, tmp
     again = play(kube, tmp_path, 'restart', namespace, restarted_after=restarted['restarted_at']).task(RESTART)
     assert again['changed'] is False and again['actions'] == []
     assert again['restarted_at'] == restarted['restarted_at']
-    assert web(kube, namespace)['metadata']['resourceVersion'] == after['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(after)
 
 
 # ---------------------------------------------------------------- StatefulSet
@@ -261,7 +261,7 @@ def test_statefulset_undo_through_controller_revisions(kube, namespace, tmp_path
     planned = play(kube, tmp_path, 'undo', namespace, check=True, kind='StatefulSet', workload='db').task(UNDO)
     assert planned['changed'] is True
     assert planned['actions'] == ['roll back statefulset %s/db from revision 2 (nginx:1.26) to revision 1 (nginx:1.25)' % namespace]
-    assert kube.json('statefulset', 'db', '-n', namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(kube.json('statefulset', 'db', '-n', namespace)) == written_state(before)
 
     done = play(kube, tmp_path, 'undo', namespace, kind='StatefulSet', workload='db').task(UNDO)
     assert done['changed'] is True
@@ -280,7 +280,7 @@ def test_statefulset_undo_through_controller_revisions(kube, namespace, tmp_path
     for extra in ({}, {'to_revision': 1}, {'image': 'nginx:1.25'}):
         again = play(kube, tmp_path, 'undo', namespace, kind='StatefulSet', workload='db', **extra).task(UNDO)
         assert again['changed'] is False, extra
-    assert kube.json('statefulset', 'db', '-n', namespace)['metadata']['resourceVersion'] == sts['metadata']['resourceVersion']
+    assert written_state(kube.json('statefulset', 'db', '-n', namespace)) == written_state(sts)
 
 
 # ---------------------------------------------------------------- DaemonSet

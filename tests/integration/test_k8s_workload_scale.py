@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.runner import run_playbook
-from tests.integration.conftest import deploy, live_pods, pod_ready, rollout_status, simulator_only, wait_for
+from tests.integration.conftest import deploy, live_pods, pod_ready, rollout_status, simulator_only, wait_for, written_state
 
 pytestmark = pytest.mark.kubernetes
 
@@ -67,7 +67,7 @@ def test_scale_absolute_in_check_mode_then_for_real_then_unchanged(kube, namespa
     assert planned['diff'] == {'before': {'replicas': 2}, 'after': {'replicas': 4}}
     unchanged = web(kube, namespace)
     assert unchanged['spec']['replicas'] == 2
-    assert unchanged['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(unchanged) == written_state(before)
     assert len(live_pods(kube, namespace, 'app=web')) == 2
 
     scaled = scale(kube, tmp_path, namespace, replicas=4).task(SCALE)
@@ -80,7 +80,7 @@ def test_scale_absolute_in_check_mode_then_for_real_then_unchanged(kube, namespa
 
     again = scale(kube, tmp_path, namespace, replicas=4).task(SCALE)
     assert again['changed'] is False and again['actions'] == []
-    assert web(kube, namespace)['metadata']['resourceVersion'] == after['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(after)
 
 
 def test_scale_below_the_minimum_is_refused_and_changes_nothing(kube, namespace, tmp_path):
@@ -93,11 +93,11 @@ def test_scale_below_the_minimum_is_refused_and_changes_nothing(kube, namespace,
                               % namespace)
     after = web(kube, namespace)
     assert after['spec']['replicas'] == 3
-    assert after['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(after) == written_state(before)
 
     syntax = scale(kube, tmp_path, namespace, change='2x', expect_rc=FAILED_TASK).task(SCALE)
     assert "change '2x' is not a relative change" in syntax['msg']
-    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(before)
 
 
 # ---------------------------------------------------------------- relative changes

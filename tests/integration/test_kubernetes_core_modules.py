@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.runner import run_playbook
-from tests.integration.conftest import REVISION, condition, deploy, history, live_pods, pod_ready, rollout_status, simulator_only, template_image
+from tests.integration.conftest import REVISION, condition, deploy, history, live_pods, pod_ready, rollout_status, simulator_only, template_image, written_state
 
 pytestmark = pytest.mark.kubernetes
 
@@ -42,7 +42,7 @@ def test_k8s_apply_creates_waits_and_is_idempotent(kube, namespace, tmp_path):
 
     again = play(kube, tmp_path, 'apply', namespace, wait_available=True).task(APPLY)
     assert again['changed'] is False
-    assert kube.json('deployment', 'web', '-n', namespace)['metadata']['resourceVersion'] == web['metadata']['resourceVersion']
+    assert written_state(kube.json('deployment', 'web', '-n', namespace)) == written_state(web)
 
     new_image = play(kube, tmp_path, 'apply', namespace, wait_available=True, image='nginx:1.26').task(APPLY)
     assert new_image['changed'] is True
@@ -67,7 +67,7 @@ def test_k8s_apply_in_check_mode_reports_the_change_and_makes_none(kube, namespa
     assert planned['changed'] is True
     after = kube.json('deployment', 'web', '-n', namespace)
     assert after['spec']['replicas'] == 2
-    assert after['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(after) == written_state(before)
 
 
 def test_k8s_state_patched_changes_once_and_never_creates(kube, namespace, tmp_path):

@@ -13,7 +13,7 @@ import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
 from tests.engines.prometheus import JOB_NAME
-from tests.integration.conftest import deploy, history, live_pods, pod_ready, rollout_status, template_image, wait_for
+from tests.integration.conftest import deploy, history, live_pods, pod_ready, rollout_status, template_image, wait_for, written_state
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -97,7 +97,7 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert 'would roll back from revision 2 to revision 1' in checked.task(SUMMARY)['msg'][0]
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
     unchanged = web(kube, namespace)
-    assert unchanged['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(unchanged) == written_state(before)
     assert template_image(unchanged) == BAD_IMAGE
 
     run = play(kube, tmp_path, namespace)
@@ -122,7 +122,7 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert again.changed is False
     assert again.task(ROLLBACK)['revision'] == 3
     assert 'already at the rollback target, revision 3' in again.task(SUMMARY)['msg'][0]
-    assert web(kube, namespace)['metadata']['resourceVersion'] == rolled_back['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(rolled_back)
 
 
 def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tmp_path):
@@ -135,7 +135,7 @@ def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tm
     msg = run.task(REFUSE_TARGET)['msg']
     assert msg == ('Refusing to roll back: Failed to roll back deployment %s/web: revision 7 not found; '
                    'available revisions: 1 (nginx:1.25), 2 (%s). Nothing was changed.' % (namespace, BAD_IMAGE))
-    assert web(kube, namespace)['metadata']['resourceVersion'] == before['metadata']['resourceVersion']
+    assert written_state(web(kube, namespace)) == written_state(before)
 
 
 def test_missing_workload_is_refused(kube, namespace, tmp_path):

@@ -89,3 +89,20 @@ def dry_run_kwargs(module):
     if module.check_mode:
         return {"dry_run": DRY_RUN_ALL}
     return {}
+
+
+def label_selector_string(selector):
+    """A LabelSelector (matchLabels, matchExpressions) as the labelSelector query parameter; "" for none."""
+    selector = selector or {}
+    terms = ["{0}={1}".format(key, value) for key, value in sorted((selector.get("matchLabels") or {}).items())]
+    for expression in selector.get("matchExpressions") or []:
+        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
+        if operator == "In":
+            terms.append("{0} in ({1})".format(key, ",".join(values)))
+        elif operator == "NotIn":
+            terms.append("{0} notin ({1})".format(key, ",".join(values)))
+        elif operator == "Exists":
+            terms.append(key)
+        elif operator == "DoesNotExist":
+            terms.append("!" + key)
+    return ",".join(terms)

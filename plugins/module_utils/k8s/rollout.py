@@ -34,6 +34,7 @@ import re
 import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import label_selector_string
 
 API_VERSION = "apps/v1"
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
@@ -922,22 +923,6 @@ def _to_dict(instance):
     return instance.to_dict() if hasattr(instance, "to_dict") else instance
 
 
-def selector_string(selector):
-    """A label selector (matchLabels, matchExpressions) as the `labelSelector` query parameter."""
-    parts = ["{0}={1}".format(k, v) for k, v in sorted(((selector or {}).get("matchLabels") or {}).items())]
-    for expression in (selector or {}).get("matchExpressions") or []:
-        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
-        if operator == "In":
-            parts.append("{0} in ({1})".format(key, ",".join(values)))
-        elif operator == "NotIn":
-            parts.append("{0} notin ({1})".format(key, ",".join(values)))
-        elif operator == "Exists":
-            parts.append(key)
-        elif operator == "DoesNotExist":
-            parts.append("!" + key)
-    return ",".join(parts)
-
-
 def read_workload(client, kind, namespace, name):
     """The workload as a dict; RunbookError (cause: not found) when it does not exist."""
     what = describe(kind, namespace, name)
@@ -955,7 +940,7 @@ def read_owned(client, kind, workload):
     namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
     what = describe(kind, namespace, name)
     owned_kind = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
-    selector = selector_string((workload.get("spec") or {}).get("selector"))
+    selector = label_selector_string((workload.get("spec") or {}).get("selector"))
     items = _list(client, owned_kind, API_VERSION, namespace, what, label_selector=selector)
     return [item for item in items if owned_by(item, workload)]
 
@@ -963,7 +948,7 @@ def read_owned(client, kind, workload):
 def read_pods(client, kind, workload, owned):
     """The pods of the workload: controlled by it (StatefulSet, DaemonSet) or by one of its ReplicaSets."""
     namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
-    selector = selector_string((workload.get("spec") or {}).get("selector"))
+    selector = label_selector_string((workload.get("spec") or {}).get("selector"))
     pods = _list(client, "Pod", "v1", namespace, describe(kind, namespace, name), label_selector=selector)
     owners = owned if kind == "Deployment" else [workload]
     return [p for p in pods if any(owned_by(p, owner) for owner in owners)]

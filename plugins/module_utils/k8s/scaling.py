@@ -236,23 +236,6 @@ def controller_owner(obj):
     return None
 
 
-def label_selector(selector):
-    """A LabelSelector (matchLabels, matchExpressions) as the label_selector query string."""
-    selector = selector or {}
-    terms = ["{0}={1}".format(key, value) for key, value in sorted((selector.get("matchLabels") or {}).items())]
-    for expression in selector.get("matchExpressions") or []:
-        key, operator, values = expression.get("key"), expression.get("operator"), expression.get("values") or []
-        if operator == "In":
-            terms.append("{0} in ({1})".format(key, ",".join(values)))
-        elif operator == "NotIn":
-            terms.append("{0} notin ({1})".format(key, ",".join(values)))
-        elif operator == "Exists":
-            terms.append(key)
-        elif operator == "DoesNotExist":
-            terms.append("!" + key)
-    return ",".join(terms)
-
-
 # -- HorizontalPodAutoscalers ----------------------------------------------------------------------------------
 
 def hpas_targeting(hpas, kind, name):

@@ -30,6 +30,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import (
     dry_run_kwargs,
     get_client,
     k8s_argument_spec,
+    label_selector_string,
 )
 
 K8S_ENV = ["K8S_AUTH_" + name.upper() for name in list(AUTH_ARG_SPEC) + ["verify_ssl", "ssl_ca_cert", "cert_file", "key_file"]]
@@ -146,3 +147,11 @@ def test_unreachable_api_is_a_runbook_error(module_args):
         get_client(module)
     assert str(info.value).startswith("Failed to connect to Kubernetes API http://127.0.0.1:1: ")
     assert dry_run_kwargs(module) == {}
+
+
+def test_label_selector_string():
+    assert label_selector_string({"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [
+        {"key": "tier", "operator": "In", "values": ["web", "api"]}, {"key": "x", "operator": "NotIn", "values": ["y"]},
+        {"key": "canary", "operator": "DoesNotExist"}, {"key": "team", "operator": "Exists"}]}) == \
+        "a=1,b=2,tier in (web,api),x notin (y),!canary,team"
+    assert label_selector_string(None) == ""

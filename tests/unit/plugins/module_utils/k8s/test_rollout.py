@@ -46,7 +46,6 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     revision_of_pod,
     rollback_is_latest,
     rollback_patch,
-    selector_string,
     template_images,
     templates_equal,
     wait_for_rollout,
@@ -806,14 +805,6 @@ def test_hpa_summary_of_the_autoscaler_targeting_the_workload():
     assert summary["conditions"] == [{"type": "ScalingLimited", "status": "False", "reason": "DesiredWithinRange", "message": "ok"}]
     assert summary["metrics"][0]["resource"]["name"] == "cpu"
     assert hpa_summary(hpas, "StatefulSet", "web") is None
-
-
-def test_selector_string():
-    assert selector_string({"matchLabels": {"b": "2", "a": "1"}, "matchExpressions": [
-        {"key": "tier", "operator": "In", "values": ["web", "api"]}, {"key": "x", "operator": "NotIn", "values": ["y"]},
-        {"key": "canary", "operator": "DoesNotExist"}, {"key": "team", "operator": "Exists"}]}) == \
-        "a=1,b=2,tier in (web,api),x notin (y),!canary,team"
-    assert selector_string(None) == ""
 
 
 @pytest.mark.parametrize("text, expected", [

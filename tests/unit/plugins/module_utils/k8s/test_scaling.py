@@ -25,7 +25,6 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
     desired_replicas,
     guard_problems,
     hpas_targeting,
-    label_selector,
     parse_change,
     parse_quantity,
     plan_hpa,
@@ -235,20 +234,6 @@ def request(**values):
     base = {"replicas": None, "change": None, "min_replicas": 2, "max_replicas": 50, "hpa_policy": "adjust", "resources": None}
     base.update(values)
     return base
-
-
-def test_label_selector():
-    assert label_selector({"matchLabels": {"app": "web", "tier": "front"}}) == "app=web,tier=front"
-    assert label_selector({
-        "matchLabels": {"app": "web"},
-        "matchExpressions": [
-            {"key": "env", "operator": "In", "values": ["prod", "canary"]},
-            {"key": "track", "operator": "NotIn", "values": ["old"]},
-            {"key": "managed", "operator": "Exists"},
-            {"key": "legacy", "operator": "DoesNotExist"},
-        ],
-    }) == "app=web,env in (prod,canary),track notin (old),managed,!legacy"
-    assert label_selector(None) == ""
 
 
 # -- HPAs --------------------------------------------------------------------------------------------------------

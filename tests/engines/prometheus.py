@@ -9,7 +9,7 @@ import subprocess
 import urllib.error
 import urllib.parse
 import urllib.request
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from types import TracebackType
 from typing import Any
@@ -108,6 +108,23 @@ class PrometheusServer:
         if data["resultType"] != "vector" or len(result) > 1:
             raise ValueError(f"{promql!r} gave {data['resultType']} with {len(result)} series, not one value")
         return float(result[0]["value"][1]) if result else None
+
+    def wait_for_value(self, promql: str, accept: Callable[[float], bool], what: str, timeout: float = 90.0) -> float:
+        """Poll ``query_value(promql)`` until ``accept(value)`` holds and return that value.
+
+        Raises ``TimeoutError`` naming ``what`` and the last value seen. Rates over a
+        window take that window to follow a change of the sample app.
+        """
+        last: list[float | None] = [None]
+
+        def accepted() -> tuple[float] | None:
+            last[0] = value = self.query_value(promql)
+            return (value,) if value is not None and accept(value) else None  # a tuple: 0.0 is an answer too
+
+        try:
+            return wait_until(accepted, timeout, 0.5, what)[0]
+        except TimeoutError as exc:
+            raise TimeoutError(f"{exc} (last value: {last[0]!r})") from None
 
     def targets_health(self) -> list[dict[str, Any]]:
         """The active scrape targets (``/api/v1/targets``)."""

@@ -84,6 +84,14 @@ def sample_app_fixture() -> Iterator[SampleApp]:
     app.stop()
 
 
+@pytest.fixture
+def fresh_sample_app(sample_app: SampleApp) -> Iterator[SampleApp]:
+    """The shared sample service at its defaults (healthy, no errors, 50 ms), and put back to them after the test."""
+    sample_app.reset()
+    yield sample_app
+    sample_app.reset()
+
+
 @pytest.fixture(scope="session")
 def prometheus(sample_app: SampleApp, tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrometheusServer]:
     """Prometheus scraping ``sample_app`` every second, with its first scrape done."""

@@ -10,7 +10,6 @@ import json
 import re
 import secrets
 import threading
-import time
 from pathlib import Path
 
 import pytest
@@ -31,32 +30,11 @@ TASK = 'Check the service health'
 RATE_WINDOW = '15s'
 ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
 P95_LATENCY = latency_quantile_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
-SETTLE_TIMEOUT = 90
-
-
-@pytest.fixture
-def app(sample_app):
-    """The shared sample app, put back to its defaults (healthy, 0% errors, 50 ms) after the test."""
-    sample_app.reset()
-    yield sample_app
-    sample_app.reset()
-
-
-def settle(prometheus, promql, predicate, what):
-    """Wait until Prometheus's value of promql satisfies predicate; return it."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    value = None
-    while time.monotonic() < deadline:
-        value = prometheus.query_value(promql)
-        if value is not None and predicate(value):
-            return value
-        time.sleep(0.5)
-    raise AssertionError('Prometheus did not measure %s within %ss (last value: %r)' % (what, SETTLE_TIMEOUT, value))
 
 
 def settle_healthy(prometheus):
-    settle(prometheus, ERROR_RATE, lambda value: value < 0.001, 'the error rate back at 0')
-    settle(prometheus, P95_LATENCY, lambda value: value < 0.1, 'the p95 latency back at 50 ms')
+    prometheus.wait_for_value(ERROR_RATE, lambda value: value < 0.001, 'the error rate back at 0')
+    prometheus.wait_for_value(P95_LATENCY, lambda value: value < 0.1, 'the p95 latency back at 50 ms')
 
 
 def gate_vars(app_url, prometheus_url, **overrides):
@@ -81,10 +59,10 @@ def by_name(result):
     return {check['name']: check for check in result['checks']}
 
 
-def test_healthy_service_passes_in_check_mode_and_for_real(app, prometheus, tmp_path):
+def test_healthy_service_passes_in_check_mode_and_for_real(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
     # The conditions must hold for the last 5 s; the gate waits if a previous test's errors are still in the window.
-    extra = gate_vars(app.url, prometheus.url, for_seconds=5, step=1, wait_timeout=90, retry_interval=2)
+    extra = gate_vars(fresh_sample_app.url, prometheus.url, for_seconds=5, step=1, wait_timeout=90, retry_interval=2)
     checked = run_playbook(PLAYBOOK, tmp_path, extra_vars=extra, check=True, diff=True).task(TASK)
     result = run_playbook(PLAYBOOK, tmp_path, extra_vars=extra).task(TASK)
     for outcome in (checked, result):
@@ -106,10 +84,10 @@ def test_healthy_service_passes_in_check_mode_and_for_real(app, prometheus, tmp_
     assert '/health 200; /ready 200' in result['summary']
 
 
-def test_high_error_rate_fails_with_the_measured_value(app, prometheus, tmp_path):
-    app.set(error_rate=0.12)
-    settle(prometheus, ERROR_RATE, lambda value: abs(value - 0.12) < 0.005, 'an error rate of 12%')
-    run = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(app.url, prometheus.url), expect_rc=2)
+def test_high_error_rate_fails_with_the_measured_value(fresh_sample_app, prometheus, tmp_path):
+    fresh_sample_app.set(error_rate=0.12)
+    prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.12) < 0.005, 'an error rate of 12%')
+    run = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(fresh_sample_app.url, prometheus.url), expect_rc=2)
     result = run.task(TASK)
     assert run.failed_tasks == [TASK]
     assert result['passed'] is False
@@ -125,12 +103,12 @@ def test_high_error_rate_fails_with_the_measured_value(app, prometheus, tmp_path
     assert by_name(result)['p95_latency']['passed'] is True
 
 
-def test_high_latency_fails_the_p95_check(app, prometheus, tmp_path):
+def test_high_latency_fails_the_p95_check(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
-    app.set(latency_seconds=0.8)
+    fresh_sample_app.set(latency_seconds=0.8)
     # All requests now fall into the (0.5, 1] bucket: histogram_quantile interpolates 0.975.
-    settle(prometheus, P95_LATENCY, lambda value: value > 0.9, 'a p95 latency in the 0.5-1 s bucket')
-    result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(app.url, prometheus.url), expect_rc=2).task(TASK)
+    prometheus.wait_for_value(P95_LATENCY, lambda value: value > 0.9, 'a p95 latency in the 0.5-1 s bucket')
+    result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(fresh_sample_app.url, prometheus.url), expect_rc=2).task(TASK)
     assert result['failed_checks'] == ['p95_latency']
     latency = by_name(result)['p95_latency']
     assert latency['threshold'] == 0.5
@@ -139,11 +117,11 @@ def test_high_latency_fails_the_p95_check(app, prometheus, tmp_path):
     assert latency['message'].endswith('ms >= 500ms')
 
 
-def test_unhealthy_endpoint_fails_the_http_check_in_check_mode_too(app, prometheus, tmp_path):
+def test_unhealthy_endpoint_fails_the_http_check_in_check_mode_too(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
-    app.set(healthy=False)
+    fresh_sample_app.set(healthy=False)
     for check in (False, True):
-        result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(app.url, prometheus.url), check=check, expect_rc=2).task(TASK)
+        result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(fresh_sample_app.url, prometheus.url), check=check, expect_rc=2).task(TASK)
         assert result['changed'] is False
         assert result['failed_checks'] == ['/health']
         health = by_name(result)['/health']
@@ -154,10 +132,10 @@ def test_unhealthy_endpoint_fails_the_http_check_in_check_mode_too(app, promethe
         assert result['summary'] == '/health 503 (expected 200)'
 
 
-def test_fail_on_gate_false_lets_the_play_decide(app, prometheus, tmp_path):
+def test_fail_on_gate_false_lets_the_play_decide(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
-    app.set(healthy=False, ready=False)
-    extra = {'app_url': app.url, 'prometheus_url': prometheus.url, 'job': JOB_NAME, 'rate_window': RATE_WINDOW}
+    fresh_sample_app.set(healthy=False, ready=False)
+    extra = {'app_url': fresh_sample_app.url, 'prometheus_url': prometheus.url, 'job': JOB_NAME, 'rate_window': RATE_WINDOW}
     run = run_playbook(DECIDE_PLAYBOOK, tmp_path, extra_vars=extra)
     result = run.task(TASK)
     assert not result.get('failed')
@@ -185,19 +163,19 @@ def first_health_request(monkeypatch):
     return answered
 
 
-def test_wait_timeout_lets_a_recovering_service_pass(app, prometheus, tmp_path, first_health_request):
+def test_wait_timeout_lets_a_recovering_service_pass(fresh_sample_app, prometheus, tmp_path, first_health_request):
     settle_healthy(prometheus)
-    app.set(healthy=False)
+    fresh_sample_app.set(healthy=False)
 
     def recover():
         # The gate has seen the 503 once: the service comes back while the gate waits.
         if first_health_request.wait(timeout=300):
-            app.set(healthy=True)
+            fresh_sample_app.set(healthy=True)
 
     recovery = threading.Thread(target=recover, daemon=True)
     recovery.start()
     try:
-        result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(app.url, prometheus.url, wait_timeout=120, retry_interval=1)).task(TASK)
+        result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(fresh_sample_app.url, prometheus.url, wait_timeout=120, retry_interval=1)).task(TASK)
     finally:
         first_health_request.set()
         recovery.join(timeout=10)
@@ -206,19 +184,19 @@ def test_wait_timeout_lets_a_recovering_service_pass(app, prometheus, tmp_path, 
     assert by_name(result)['/health']['value'] == 200
 
 
-def test_fail_fast_stops_at_the_first_bad_measurement(app, prometheus, tmp_path):
+def test_fail_fast_stops_at_the_first_bad_measurement(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
-    app.set(healthy=False)
-    result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(app.url, prometheus.url, wait_timeout=600, fail_fast=True),
+    fresh_sample_app.set(healthy=False)
+    result = run_playbook(PLAYBOOK, tmp_path, extra_vars=gate_vars(fresh_sample_app.url, prometheus.url, wait_timeout=600, fail_fast=True),
                           expect_rc=2).task(TASK)
     assert result['attempts'] == 1
     assert result['failed_checks'] == ['/health']
 
 
-def test_own_queries_windows_and_missing_data(app, prometheus, tmp_path):
+def test_own_queries_windows_and_missing_data(fresh_sample_app, prometheus, tmp_path):
     # The 5 s window of target_up needs that much history in a Prometheus that may have just started.
-    settle(prometheus, 'count_over_time(up{job="%s"}[10s])' % JOB_NAME, lambda value: value >= 8, '10 s of scrapes')
-    extra = gate_vars(app.url, prometheus.url, error_rate_below=None, p95_latency_below=None, job=None, http_checks=None, fail_on_gate=False,
+    prometheus.wait_for_value('count_over_time(up{job="%s"}[10s])' % JOB_NAME, lambda value: value >= 8, '10 s of scrapes')
+    extra = gate_vars(fresh_sample_app.url, prometheus.url, error_rate_below=None, p95_latency_below=None, job=None, http_checks=None, fail_on_gate=False,
                       prometheus_checks=[
                           {'name': 'target_up', 'query': 'up{job="%s"}' % JOB_NAME, 'comparison': '==', 'threshold': 1, 'for_seconds': 5},
                           {'name': 'missing', 'query': 'sre_gate_metric_that_does_not_exist', 'comparison': '<', 'threshold': 1},
@@ -235,8 +213,8 @@ def test_own_queries_windows_and_missing_data(app, prometheus, tmp_path):
     assert result['failed_checks'] == ['missing']
 
 
-def test_a_query_prometheus_refuses_fails_at_once(app, prometheus, tmp_path):
-    extra = gate_vars(app.url, prometheus.url, error_rate_below=None, p95_latency_below=None, job=None, http_checks=None, wait_timeout=600,
+def test_a_query_prometheus_refuses_fails_at_once(fresh_sample_app, prometheus, tmp_path):
+    extra = gate_vars(fresh_sample_app.url, prometheus.url, error_rate_below=None, p95_latency_below=None, job=None, http_checks=None, wait_timeout=600,
                       prometheus_checks=[{'name': 'broken', 'query': 'sum(rate(http_requests_total[15s]', 'comparison': '<', 'threshold': 1}])
     result = run_playbook(PLAYBOOK, tmp_path, extra_vars=extra, expect_rc=2).task(TASK)
     assert result['msg'].startswith('Failed to query Prometheus %s: bad_data: ' % prometheus.url)
@@ -262,13 +240,13 @@ def test_bad_input_is_refused_before_any_request(tmp_path, overrides, message):
     assert 'refused' not in result['msg']
 
 
-def test_no_secret_appears_in_the_output_at_vvv(app, prometheus, tmp_path):
+def test_no_secret_appears_in_the_output_at_vvv(fresh_sample_app, prometheus, tmp_path):
     settle_healthy(prometheus)
     token = 'tok-' + secrets.token_hex(12)
     tenant = 'tenant-' + secrets.token_hex(12)
     api_key = 'key-' + secrets.token_hex(12)
-    extra = gate_vars(app.url, prometheus.url, p95_latency_below=None, prometheus_token=token, prometheus_headers={'X-Scope-OrgID': tenant},
-                      http_checks=[{'url': app.url + '/health', 'name': '/health', 'headers': {'X-Api-Key': api_key}}],
+    extra = gate_vars(fresh_sample_app.url, prometheus.url, p95_latency_below=None, prometheus_token=token, prometheus_headers={'X-Scope-OrgID': tenant},
+                      http_checks=[{'url': fresh_sample_app.url + '/health', 'name': '/health', 'headers': {'X-Api-Key': api_key}}],
                       wait_timeout=60, retry_interval=2)
     run = run_playbook(PLAYBOOK, tmp_path, extra_vars=extra, verbosity=3)
     assert run.task(TASK)['passed'] is True

@@ -7,7 +7,6 @@ release is revision 2 running nginx:1.26-crashloop over a healthy revision 1
 measurements settle quickly; nothing here asserts a duration.
 """
 
-import time
 
 import pytest
 
@@ -28,15 +27,6 @@ SUMMARY = 'Summarise the rollback'
 BAD_IMAGE = 'nginx:1.26-crashloop'
 RATE_WINDOW = '15s'
 ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
-SETTLE_TIMEOUT = 90
-
-
-@pytest.fixture
-def app(sample_app):
-    """The shared sample app, put back to its defaults (healthy, 0% errors) after the test."""
-    sample_app.reset()
-    yield sample_app
-    sample_app.reset()
 
 
 def play(kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
@@ -72,18 +62,6 @@ def bad_release(kube, namespace):
 def healthy_on(kube, namespace, image):
     pods = live_pods(kube, namespace, 'app=web')
     return len(pods) == 3 and all(pod_ready(p) and p['spec']['containers'][0]['image'] == image for p in pods)
-
-
-def settle(prometheus, predicate, what):
-    """Wait until Prometheus's error rate of the sample app satisfies predicate."""
-    deadline = time.monotonic() + SETTLE_TIMEOUT
-    value = None
-    while time.monotonic() < deadline:
-        value = prometheus.query_value(ERROR_RATE)
-        if value is not None and predicate(value):
-            return value
-        time.sleep(0.5)
-    raise AssertionError('Prometheus did not measure %s within %ss (last value: %r)' % (what, SETTLE_TIMEOUT, value))
 
 
 def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, namespace, tmp_path):
@@ -146,9 +124,9 @@ def test_missing_workload_is_refused(kube, namespace, tmp_path):
     assert 'not found' in msg and 'Nothing was changed' in msg
 
 
-def test_prometheus_gate_passes_on_a_healthy_service(kube, namespace, tmp_path, app, prometheus):
+def test_prometheus_gate_passes_on_a_healthy_service(kube, namespace, tmp_path, fresh_sample_app, prometheus):
     bad_release(kube, namespace)
-    settle(prometheus, lambda value: value < 0.001, 'the error rate back at 0')
+    prometheus.wait_for_value(ERROR_RATE, lambda value: value < 0.001, 'the error rate back at 0')
 
     run = play(kube, tmp_path, namespace, **gate_vars(prometheus))
     gate = run.task(GATE)
@@ -159,10 +137,10 @@ def test_prometheus_gate_passes_on_a_healthy_service(kube, namespace, tmp_path, 
     assert template_image(web(kube, namespace)) == 'nginx:1.25'
 
 
-def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, app, prometheus):
+def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, fresh_sample_app, prometheus):
     bad_release(kube, namespace)
-    app.set(error_rate=0.2)
-    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+    fresh_sample_app.set(error_rate=0.2)
+    prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
 
     run = play(kube, tmp_path, namespace, expect_rc=2, **gate_vars(prometheus, rollback_gate_wait_timeout=0))
     gate = run.task(GATE)
@@ -177,10 +155,10 @@ def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, app,
     assert template_image(web(kube, namespace)) == 'nginx:1.25'
 
 
-def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_path, app, prometheus):
+def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_path, fresh_sample_app, prometheus):
     bad_release(kube, namespace)
-    app.set(error_rate=0.2)
-    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+    fresh_sample_app.set(error_rate=0.2)
+    prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
 
     run = play(kube, tmp_path, namespace, expect_rc=2,
                **gate_vars(prometheus, rollback_gate_wait_timeout=0, rollback_on_gate_failure='page'))
@@ -191,13 +169,13 @@ def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_
     assert 'page the next level: ' in msg
 
 
-def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, tmp_path, app, prometheus):
+def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, tmp_path, fresh_sample_app, prometheus):
     deploy(kube, namespace)  # revision 1, nginx:1.25
     kube.apply(namespace, 'deployment.yaml', name='web', replicas=3, image='nginx:1.26')  # revision 2
     rollout_status(kube, namespace, 'deployment/web')
     kube.apply(namespace, 'deployment.yaml', name='web', replicas=3, image=BAD_IMAGE)  # revision 3
-    app.set(error_rate=0.2)  # the service stays unhealthy whatever runs
-    settle(prometheus, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
+    fresh_sample_app.set(error_rate=0.2)  # the service stays unhealthy whatever runs
+    prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
 
     further = 'Roll back further and wait for the rollout'
     still = 'Stop when the service is still unhealthy after the further rollback'

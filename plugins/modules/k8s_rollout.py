@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: k8s_rollout
-short_description: Roll back or restart a Deployment, StatefulSet or DaemonSet, and wait until its rollout is healthy
+short_description: Roll back or restart a Deployment, StatefulSet, DaemonSet or DeploymentConfig, and wait until its rollout is healthy
 version_added: 0.1.0
 description:
   - Does what the runbooks do with C(kubectl rollout undo), C(kubectl rollout undo --to-revision=N),
@@ -21,11 +21,20 @@ description:
     or, with neither, the revision before the current one (see O(state)). The revisions come from the Deployment's
     ReplicaSets or the StatefulSet's or DaemonSet's ControllerRevisions, as C(kubectl rollout history) shows them.
   - O(state=restarted) sets the pod template annotation C(kubectl.kubernetes.io/restartedAt), which replaces every pod.
-  - A paused Deployment is refused unless O(resume=true), as it would not roll out the change.
+  - OpenShift DeploymentConfigs (C(apps.openshift.io/v1), O(kind=DeploymentConfig)) are handled as C(oc rollout undo),
+    C(oc rollout latest) and C(oc rollout status) handle them. Each version is a ReplicationController; a rollback
+    puts back the pod template recorded in the target version's C(openshift.io/encoded-deployment-config) annotation
+    and, as C(oc rollout undo) does by default, turns off the automatic ImageChange triggers (RV(image_triggers_disabled)),
+    so that the next image pushed does not undo the rollback. O(state=restarted) deploys a new version of the current
+    template through the C(instantiate) subresource (or, where that is not served, by raising C(status.latestVersion)).
+    The rollout is complete when the latest version's C(openshift.io/deployment.phase) is C(Complete); a C(Failed) phase
+    fails the task at once with its C(openshift.io/deployment.status-reason).
+  - A paused Deployment or DeploymentConfig is refused unless O(resume=true), as it would not roll out the change.
   - With O(wait=true) the task ends when the rollout is complete, following the rules of C(kubectl rollout status).
     It fails at once, naming the pod, the container and the reason, when a new pod is OOMKilled or waits in
     C(CrashLoopBackOff), C(ImagePullBackOff), C(ErrImagePull), C(InvalidImageName) or C(CreateContainerConfigError),
-    or when the Deployment exceeds its progress deadline; it does not wait out O(wait_timeout). What the task changed
+    when the Deployment exceeds its progress deadline, or when the DeploymentConfig's latest version is C(Failed);
+    it does not wait out O(wait_timeout). What the task changed
     is left in place (the next step is a person's decision) and the message says what that was.
   - A O(to_revision) or O(image) that no revision matches is refused before anything is changed, listing the revisions there are.
   - In check mode the patch is sent as a server-side dry run, so the API validates it and nothing changes.
@@ -34,7 +43,7 @@ options:
   kind:
     description: Kind of the workload.
     type: str
-    choices: [Deployment, StatefulSet, DaemonSet]
+    choices: [Deployment, StatefulSet, DaemonSet, DeploymentConfig]
     default: Deployment
   name:
     description: Name of the workload.
@@ -53,8 +62,12 @@ options:
         and a later run with neither option reports C(changed=false) as long as that rollback is still the latest change
         of the workload, that is, no rollout or restart has happened since. It rolls back again once there has been
         one, so running the task twice never goes back two revisions.
+      - For a DeploymentConfig, "the revision before the current one" is the newest older version whose phase is
+        C(Complete), as C(oc rollout undo) picks the last successful deployment; a version that failed or never
+        finished is only gone back to when named with O(to_revision).
       - V(restarted) replaces every pod by setting the pod template annotation C(kubectl.kubernetes.io/restartedAt)
         to the current time, as C(kubectl rollout restart) does. Without O(restarted_after) every run restarts.
+        For a DeploymentConfig it deploys a new version of the current template, as C(oc rollout latest) does.
     type: str
     required: true
     choices: [rolled_back, restarted]
@@ -76,15 +89,16 @@ options:
   restarted_after:
     description:
       - With O(state=restarted), restart only if the pod template's C(kubectl.kubernetes.io/restartedAt) is missing or
-        earlier than this time, so a second run reports C(changed=false). For example the time a ConfigMap or Secret the
+        earlier than this time, so a second run reports C(changed=false). For a DeploymentConfig, only if its latest
+        version was created before this time. For example the time a ConfigMap or Secret the
         pods read at start-up was changed.
       - An RFC 3339 timestamp such as V(2026-01-03T10:00:00Z) or V(2026-01-03T11:00:00+01:00); without an offset it is UTC.
       - A time in the future is refused, as every run would restart.
     type: str
   resume:
     description:
-      - Resume a paused Deployment as part of the change. Without it a paused Deployment is refused.
-      - Deployments only; StatefulSets and DaemonSets cannot be paused.
+      - Resume a paused Deployment or DeploymentConfig as part of the change. Without it a paused one is refused.
+      - Deployments and DeploymentConfigs only; StatefulSets and DaemonSets cannot be paused.
     type: bool
     default: false
   wait:
@@ -117,6 +131,11 @@ notes:
     so C(kubernetes.io/change-cause) is the target's; a change-cause the target does not have is removed.
   - Unlike M(kubernetes.core.k8s_rollback), which always goes back one revision and replaces the annotations, the target
     is declarative and the annotations are kept.
+  - A DeploymentConfig is rolled back with a JSON patch of its template, annotations and triggers, not through the
+    C(rollback) subresource, so the result is the same on every OpenShift version; unlike C(oc rollout undo), which
+    goes back one version each time, the target is declarative. C(instantiate) has no server-side dry run, so in check
+    mode a restart of a DeploymentConfig is only planned. A DeploymentConfig without a ConfigChange trigger gets a new
+    version after a rollback too, as the rolled back template would otherwise wait for someone to deploy it.
   - Module defaults for C(group/sre.runbooks.k8s) take the same authentication options as C(group/kubernetes.core.k8s).
 seealso:
   - module: sre.runbooks.k8s_rollout_info
@@ -124,6 +143,9 @@ seealso:
   - name: kubectl rollout
     description: The kubectl commands this module replaces.
     link: https://kubernetes.io/docs/reference/kubectl/generated/kubectl_rollout/
+  - name: oc rollout
+    description: The oc commands this module replaces for DeploymentConfigs.
+    link: https://docs.openshift.com/container-platform/4.14/applications/deployments/managing-deployment-processes.html
 author:
   - SRE Runbooks Maintainers (@sre-runbooks)
 requirements:
@@ -171,6 +193,26 @@ EXAMPLES = r"""
     namespace: shop
     state: restarted
     restarted_after: "{{ rotation.rotated_at }}"
+
+- name: Roll an OpenShift DeploymentConfig back to its last completed version (oc rollout undo dc/checkout)
+  sre.runbooks.k8s_rollout:
+    kind: DeploymentConfig
+    name: checkout
+    namespace: shop
+    state: rolled_back
+  register: dc_rollback
+
+- name: Say which image triggers were turned off
+  ansible.builtin.debug:
+    msg: "Turn these back on with oc set triggers dc/checkout --auto once fixed: {{ dc_rollback.image_triggers_disabled }}"
+  when: dc_rollback.image_triggers_disabled | length > 0
+
+- name: Deploy a new version of a DeploymentConfig (oc rollout latest dc/worker)
+  sre.runbooks.k8s_rollout:
+    kind: DeploymentConfig
+    name: worker
+    namespace: shop
+    state: restarted
 
 - name: Roll back every Kubernetes workload of the play with one set of credentials
   module_defaults:
@@ -222,9 +264,19 @@ change_cause:
   returned: success
   type: str
   sample: deploy checkout 2.14.1
+image_triggers_disabled:
+  description:
+    - The automatic ImageChange triggers of the DeploymentConfig the rollback turned off, as C(oc rollout undo) does
+      (C(ImageStreamTag <namespace>/<name> for containers <names>)); empty when none was on or nothing changed.
+    - Turn them back on with C(oc set triggers dc/<name> --auto) once a fixed image is pushed.
+  returned: when O(kind=DeploymentConfig) and O(state=rolled_back)
+  type: list
+  elements: str
+  sample: ["ImageStreamTag shop/checkout:latest for containers checkout"]
 restarted_at:
   description:
     - The pod template's C(kubectl.kubernetes.io/restartedAt) after the task; V(null) if the workload has never been restarted.
+    - For a DeploymentConfig, when its latest version was created.
   returned: when O(state=restarted)
   type: str
   sample: "2026-01-03T10:13:00Z"
@@ -244,15 +296,25 @@ history:
       elements: int
       sample: [4]
     name:
-      description: Name of the ReplicaSet or ControllerRevision.
+      description: Name of the ReplicaSet, ControllerRevision or (DeploymentConfig) ReplicationController.
       type: str
       sample: checkout-7c9d8f6b5d
+    phase:
+      description: DeploymentConfigs only. The version's C(openshift.io/deployment.phase) (V(New), V(Running), V(Complete), V(Failed)).
+      type: str
+      sample: Complete
+    status_reason:
+      description: DeploymentConfigs only. The version's C(openshift.io/deployment.status-reason), V(null) if none.
+      type: str
+      sample: config change
     created:
       description: When the ReplicaSet or ControllerRevision was created.
       type: str
       sample: "2026-01-02T16:40:12Z"
     change_cause:
-      description: Its C(kubernetes.io/change-cause) annotation, V(null) if none.
+      description:
+        - Its C(kubernetes.io/change-cause) annotation, V(null) if none.
+        - For a DeploymentConfig version without one, the cause C(oc rollout history) shows (V(config change), V(manual change)).
       type: str
       sample: deploy checkout 2.14.1
     images:
@@ -274,8 +336,8 @@ rollout:
       sample: complete
     reason:
       description:
-        - Why it failed (V(OOMKilled), V(CrashLoopBackOff), V(ImagePullBackOff), V(ErrImagePull), V(ProgressDeadlineExceeded), ...);
-          V(null) otherwise.
+        - Why it failed (V(OOMKilled), V(CrashLoopBackOff), V(ImagePullBackOff), V(ErrImagePull), V(ProgressDeadlineExceeded),
+          V(DeploymentConfigFailed), ...); V(null) otherwise.
       type: str
       sample: null
     message:
@@ -296,7 +358,7 @@ actions:
     - roll back deployment shop/checkout from revision 5 (registry.example.com/shop/checkout:2.15.0)
       to revision 4 (registry.example.com/shop/checkout:2.14.1)
 diff:
-  description: The workload's annotations, C(paused) and pod template before and after.
+  description: The workload's annotations, C(paused) and pod template (and a DeploymentConfig's triggers) before and after.
   returned: when diff mode is on and the task changed (or in check mode would change) something
   type: dict
   contains:
@@ -312,16 +374,19 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
+    DEPLOYMENT_CONFIG,
     FAILED,
-    KINDS,
     LAST_APPLIED,
     REVISION,
+    ROLLOUT_KINDS,
     apply_patch,
     build_history,
     current_record,
     current_revision,
     describe,
     evaluate_rollout,
+    instantiate_deploymentconfig,
+    latest_version_record,
     parse_time,
     plan_restart,
     plan_rollback,
@@ -347,7 +412,7 @@ DEFAULT_WAIT_SLEEP = 5
 def argument_spec():
     spec = k8s_argument_spec()
     spec.update(
-        kind=dict(type="str", choices=list(KINDS), default="Deployment"),
+        kind=dict(type="str", choices=list(ROLLOUT_KINDS), default="Deployment"),
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         state=dict(type="str", required=True, choices=[ROLLED_BACK, RESTARTED]),
@@ -404,6 +469,8 @@ def diff_view(workload):
     view = {"metadata": {"annotations": annotations}, "spec": {"template": workload_template(workload)}}
     if "paused" in spec:
         view["spec"]["paused"] = spec["paused"]
+    if workload.get("kind") == DEPLOYMENT_CONFIG:
+        view["spec"]["triggers"] = spec.get("triggers") or []
     return view
 
 
@@ -440,10 +507,14 @@ def manage_rollout(module, client):
 
     after = workload
     if plan["changed"]:
-        after = apply_patch(client, kind, workload, plan["patch_type"], plan["patch"],
-                            "roll back" if params["state"] == ROLLED_BACK else "restart")
+        if plan["patch"] is not None:
+            after = apply_patch(client, kind, workload, plan["patch_type"], plan["patch"],
+                                "roll back" if params["state"] == ROLLED_BACK else "restart")
         # The rollout can still fail: the task reports changed=true all the same.
         module.add_report("changed", lambda: True)
+        if plan.get("instantiate") and not module.check_mode:
+            # oc rollout latest; the instantiate subresource has no dry run, so check mode stops at the plan.
+            after = instantiate_deploymentconfig(client, after)
 
     if module.check_mode:
         status = evaluate_rollout(kind, workload, owned, read_pods(client, kind, workload, owned), what)
@@ -479,8 +550,13 @@ def manage_rollout(module, client):
     )
     if params["state"] == ROLLED_BACK:
         values["to_revision"] = plan["to_revision"]
+        if kind == DEPLOYMENT_CONFIG:
+            values["image_triggers_disabled"] = plan["image_triggers_disabled"]
     else:
         values["restarted_at"] = plan["restarted_at"]
+        if kind == DEPLOYMENT_CONFIG and not module.check_mode:
+            latest = latest_version_record(final, final_records)
+            values["restarted_at"] = latest["created"] if latest else plan["restarted_at"]
     before_view, after_view = (diff_view(workload), diff_view(after)) if plan["changed"] else (None, None)
     return module.result(changed=plan["changed"], actions=plan["actions"], before=before_view, after=after_view, **values)
 

@@ -11,7 +11,7 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: k8s_rollout_info
-short_description: Read the rollout history and state of a Deployment, StatefulSet or DaemonSet, with its pods, warnings and autoscaler
+short_description: Read the rollout history and state of a Deployment, StatefulSet, DaemonSet or DeploymentConfig, with its pods, warnings and autoscaler
 version_added: 0.1.0
 description:
   - Answers the first questions of the crash-loop and bad-release runbooks in one read-only task, instead of
@@ -20,14 +20,17 @@ description:
   - Returns the revision history with images, change-causes and creation times; the current rollout state as
     C(kubectl rollout status) judges it, failed with a reason when new pods crash-loop, cannot pull their image or are
     OOMKilled; the pods with phase, readiness, restart counts and the last termination of each container (V(OOMKilled),
-    V(Error), exit codes); the latest Warning events of the workload, its ReplicaSets or ControllerRevisions and its
+    V(Error), exit codes); the latest Warning events of the workload, its ReplicaSets, ReplicationControllers or ControllerRevisions and its
     pods; and the HorizontalPodAutoscaler that targets the workload, if any.
+  - For an OpenShift DeploymentConfig (C(apps.openshift.io/v1)), as C(oc rollout history) and C(oc rollout status) read it.
+    the history comes from its ReplicationControllers (one per version) with their phase, the rollout state from the
+    latest version's C(openshift.io/deployment.phase), and the pods are those labelled C(deploymentconfig=<name>).
   - Never changes anything; check mode behaves exactly like a normal run. Never reads Secrets.
 options:
   kind:
     description: Kind of the workload.
     type: str
-    choices: [Deployment, StatefulSet, DaemonSet]
+    choices: [Deployment, StatefulSet, DaemonSet, DeploymentConfig]
     default: Deployment
   name:
     description: Name of the workload.
@@ -84,6 +87,17 @@ EXAMPLES = r"""
   loop: "{{ checkout.pods | subelements('containers') }}"
   when: (item.1.last_termination.reason | default('')) == 'OOMKilled'
 
+- name: Read an OpenShift DeploymentConfig (oc rollout history and oc rollout status dc/checkout)
+  sre.runbooks.k8s_rollout_info:
+    kind: DeploymentConfig
+    name: checkout
+    namespace: shop
+  register: checkout_dc
+
+- name: List the versions that failed
+  ansible.builtin.debug:
+    msg: "{{ checkout_dc.history | selectattr('phase', 'equalto', 'Failed') | map(attribute='revision') | list }}"
+
 - name: Read a StatefulSet with the last 5 warnings
   sre.runbooks.k8s_rollout_info:
     kind: StatefulSet
@@ -104,7 +118,7 @@ images:
   type: dict
   sample: {"checkout": "registry.example.com/shop/checkout:2.15.0"}
 paused:
-  description: Whether the Deployment is paused (always V(false) for StatefulSets and DaemonSets).
+  description: Whether the Deployment or DeploymentConfig is paused (always V(false) for StatefulSets and DaemonSets).
   returned: success
   type: bool
   sample: false
@@ -131,15 +145,25 @@ history:
       elements: int
       sample: [1]
     name:
-      description: Name of the ReplicaSet or ControllerRevision.
+      description: Name of the ReplicaSet, ControllerRevision or (DeploymentConfig) ReplicationController.
       type: str
       sample: checkout-7c9d8f6b5d
+    phase:
+      description: DeploymentConfigs only. The version's C(openshift.io/deployment.phase) (V(New), V(Running), V(Complete), V(Failed)).
+      type: str
+      sample: Complete
+    status_reason:
+      description: DeploymentConfigs only. The version's C(openshift.io/deployment.status-reason), V(null) if none.
+      type: str
+      sample: config change
     created:
       description: When it was created.
       type: str
       sample: "2026-01-02T16:40:12Z"
     change_cause:
-      description: Its C(kubernetes.io/change-cause), V(null) if none.
+      description:
+        - Its C(kubernetes.io/change-cause), V(null) if none.
+        - For a DeploymentConfig version without one, the cause C(oc rollout history) shows (V(config change), V(manual change)).
       type: str
       sample: deploy checkout 2.15.0
     images:
@@ -162,7 +186,8 @@ rollout:
     reason:
       description:
         - When failed, V(OOMKilled), V(CrashLoopBackOff), V(ImagePullBackOff), V(ErrImagePull), V(InvalidImageName),
-          V(CreateContainerConfigError), V(ProgressDeadlineExceeded), V(DeploymentPaused) or V(OnDelete); else V(null).
+          V(CreateContainerConfigError), V(ProgressDeadlineExceeded), V(DeploymentPaused), V(OnDelete) or
+          V(DeploymentConfigFailed) (the latest version of a DeploymentConfig is in phase C(Failed)); else V(null).
       type: str
       sample: CrashLoopBackOff
     message:
@@ -262,7 +287,7 @@ pods:
           type: dict
           sample: {"reason": "OOMKilled", "exit_code": 137, "started": "2026-01-03T10:02:14Z", "finished": "2026-01-03T10:02:15Z"}
 events:
-  description: The latest Warning events of the workload, its ReplicaSets or ControllerRevisions and its pods, at most O(events_limit).
+  description: The latest Warning events of the workload, its ReplicaSets, ReplicationControllers or ControllerRevisions and its pods, at most O(events_limit).
   returned: success
   type: list
   elements: dict
@@ -319,7 +344,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
-    KINDS,
+    ROLLOUT_KINDS,
     build_history,
     current_revision,
     describe,
@@ -346,7 +371,7 @@ DEFAULT_EVENTS_LIMIT = 20
 def argument_spec():
     spec = k8s_argument_spec()
     spec.update(
-        kind=dict(type="str", choices=list(KINDS), default="Deployment"),
+        kind=dict(type="str", choices=list(ROLLOUT_KINDS), default="Deployment"),
         name=dict(type="str", required=True),
         namespace=dict(type="str", required=True),
         events_limit=dict(type="int", default=DEFAULT_EVENTS_LIMIT),

@@ -11,10 +11,10 @@ __metaclass__ = type
 DOCUMENTATION = r"""
 ---
 module: k8s_workload_scale
-short_description: Scale a Deployment or StatefulSet within guards, aware of its HorizontalPodAutoscaler
+short_description: Scale a Deployment, StatefulSet or DeploymentConfig within guards, aware of its HorizontalPodAutoscaler
 version_added: 0.1.0
 description:
-  - Scales a Deployment, StatefulSet or ReplicaSet horizontally (the runbooks' C(kubectl scale --replicas=N)) to an absolute
+  - Scales a Deployment, StatefulSet, ReplicaSet or OpenShift DeploymentConfig horizontally (the runbooks' C(kubectl scale --replicas=N)) to an absolute
     count O(replicas) or by a relative O(change), and vertically (C(kubectl set resources), the runbooks' fix for OOM kills)
     by setting the O(resources) of its containers.
   - Guards the count. An absolute O(replicas) outside O(min_replicas)..O(max_replicas) is refused. A relative O(change)
@@ -36,11 +36,15 @@ description:
 options:
   kind:
     description:
-      - Kind of the workload, in C(apps/v1).
+      - Kind of the workload, in C(apps/v1), or V(DeploymentConfig) in C(apps.openshift.io/v1) (OpenShift).
+      - A DeploymentConfig is scaled through its C(spec.replicas), as C(oc scale dc/<name>) does; its controller passes
+        the count on to the latest version's ReplicationController. An HPA targets it with
+        C(scaleTargetRef.apiVersion) V(apps.openshift.io/v1). O(resources) changes its template, so its ConfigChange
+        trigger deploys a new version; a paused DeploymentConfig or one without a ConfigChange trigger is refused.
       - A V(ReplicaSet) that a Deployment owns is refused, because the Deployment would set its count back. Scale the Deployment instead.
       - O(resources) is refused for a V(ReplicaSet), because a ReplicaSet does not replace its pods when its template changes.
     type: str
-    choices: [Deployment, StatefulSet, ReplicaSet]
+    choices: [Deployment, StatefulSet, ReplicaSet, DeploymentConfig]
     default: Deployment
   name:
     description: Name of the workload.
@@ -160,6 +164,13 @@ EXAMPLES = r"""
     namespace: shop
     name: checkout
     replicas: 8
+
+- name: Scale an OpenShift DeploymentConfig to 4 replicas (oc scale dc/checkout --replicas=4)
+  sre.runbooks.k8s_workload_scale:
+    kind: DeploymentConfig
+    namespace: shop
+    name: checkout
+    replicas: 4
 
 - name: Add two replicas, never more than 20
   sre.runbooks.k8s_workload_scale:
@@ -305,18 +316,20 @@ import time
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec, label_selector_string
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
     DEFAULT_MAX_REPLICAS,
     DEFAULT_MIN_REPLICAS,
     HPA_POLICIES,
     KINDS,
+    api_version_of,
     containers_of,
     describe,
     guard_problems,
     hpa_bounds,
     parse_change,
     plan_scale,
+    pod_selector,
     pod_problems,
     pods_missing_resources,
     resources_problems,
@@ -327,7 +340,6 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
 # Runbook 004 waits for rollouts with `kubectl rollout status ... --timeout=300s`.
 DEFAULT_WAIT_TIMEOUT = 300
 DEFAULT_WAIT_SLEEP = 2
-APPS = "apps/v1"
 HPA_API = "autoscaling/v2"
 STRATEGIC_MERGE = "application/strategic-merge-patch+json"
 MERGE = "application/merge-patch+json"
@@ -414,7 +426,7 @@ class Workloads(object):
         return self._resources[key]
 
     def read(self):
-        res = self.resource(self.params["kind"], APPS)
+        res = self.resource(self.params["kind"], api_version_of(self.params["kind"]))
         try:
             return self.client.get(res, name=self.params["name"], namespace=self.params["namespace"]).to_dict()
         except Exception as error:  # pylint: disable=broad-exception-caught
@@ -436,7 +448,7 @@ class Workloads(object):
                                               "(hpa_policy=ignore scales anyway)".format(api_cause(error))) from error
 
     def pods(self, workload):
-        selector = label_selector_string((workload.get("spec") or {}).get("selector"))
+        selector = pod_selector(workload)
         try:
             res = self.resource("Pod", "v1")
             return self.client.get(res, namespace=self.params["namespace"], label_selector=selector).to_dict().get("items") or []
@@ -558,7 +570,7 @@ def scale_workload(module, client):
     written = None
     if plan["workload_patch"]:
         try:
-            written = api.patch(params["kind"], APPS, params["name"], plan["workload_patch"], STRATEGIC_MERGE, api.target)
+            written = api.patch(params["kind"], api_version_of(params["kind"]), params["name"], plan["workload_patch"], STRATEGIC_MERGE, api.target)
         except RunbookError as error:
             if hpa_after is not None and not module.check_mode:
                 done.update(changed=False, actions=[])

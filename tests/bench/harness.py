@@ -8,7 +8,11 @@ import time
 
 @dataclasses.dataclass
 class Benchmark:
-    """One comparison. `ours` and `raw` are argv lists run with `env`; `setup` runs once before."""
+    """One comparison. `ours` and `raw` are argv lists run with `env`.
+
+    `prepare`, when given, is an argv run untimed before every run of either side
+    (for example staging the same bad release before each rollback).
+    """
 
     name: str
     replaces: str
@@ -16,6 +20,7 @@ class Benchmark:
     raw: list
     env: dict
     rounds: int = 5
+    prepare: list = None
 
 
 @dataclasses.dataclass
@@ -42,14 +47,21 @@ def _timed(argv, env):
     return elapsed
 
 
+def _run(bench, argv):
+    """Prepare (untimed), then time argv."""
+    if bench.prepare:
+        _timed(bench.prepare, bench.env)
+    return _timed(argv, bench.env)
+
+
 def measure(bench):
     """Run both sides `rounds` times, alternating, after one untimed warm-up of each."""
-    _timed(bench.ours, bench.env)
-    _timed(bench.raw, bench.env)
+    _run(bench, bench.ours)
+    _run(bench, bench.raw)
     ours, raw = [], []
     for _round in range(bench.rounds):
-        ours.append(_timed(bench.ours, bench.env))
-        raw.append(_timed(bench.raw, bench.env))
+        ours.append(_run(bench, bench.ours))
+        raw.append(_run(bench, bench.raw))
     return Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw))
 
 

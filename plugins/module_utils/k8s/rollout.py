@@ -3,14 +3,16 @@
 # Copyright: (c) 2026, SRE Runbooks Maintainers
 # GNU General Public License v3.0+ (see COPYING or https://www.gnu.org/licenses/gpl-3.0.txt)
 
-"""Rollouts of Deployments, StatefulSets and DaemonSets: history, rollback, restart, status.
+"""Rollouts of Deployments, StatefulSets, DaemonSets and OpenShift DeploymentConfigs: history, rollback, restart, status.
 
 Most of this file is pure functions on the objects as the API returns them
 (plain dicts), unit-tested without a cluster:
 
 - history: deployment_history() from the Deployment's ReplicaSets,
   controller_revision_history() from the ControllerRevisions of a StatefulSet
-  or DaemonSet; both give "revision records" (see _record()).
+  or DaemonSet, deploymentconfig_history() from the ReplicationControllers of a
+  DeploymentConfig (one per version, as `oc rollout history` reads them); all
+  give "revision records" (see _record()).
 - planning: plan_rollback() and plan_restart() turn the workload, its history
   and the options into a plan: the actions, the patch, and whether anything
   changes at all (a declarative target, so a second run is changed=false).
@@ -38,6 +40,26 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import lab
 
 API_VERSION = "apps/v1"
 KINDS = ("Deployment", "StatefulSet", "DaemonSet")
+
+# OpenShift DeploymentConfigs (apps.openshift.io/v1): deprecated upstream, still run in many clusters.
+# Each version is a ReplicationController <dc>-<version>, annotated as `oc` reads it.
+DEPLOYMENT_CONFIG = "DeploymentConfig"
+OPENSHIFT_API_VERSION = "apps.openshift.io/v1"
+ROLLOUT_KINDS = KINDS + (DEPLOYMENT_CONFIG,)
+DC_NAME = "openshift.io/deployment-config.name"
+DC_VERSION = "openshift.io/deployment-config.latest-version"
+DC_PHASE = "openshift.io/deployment.phase"
+DC_ENCODED = "openshift.io/encoded-deployment-config"
+DC_STATUS_REASON = "openshift.io/deployment.status-reason"
+DC_CANCELLED = "openshift.io/deployment.cancelled"
+DC_POD_LABEL = "deploymentconfig"
+DC_COMPLETE = "Complete"
+DC_FAILED = "Failed"
+DEPLOYMENT_CONFIG_FAILED = "DeploymentConfigFailed"
+# What `oc rollout latest` sends to the instantiate subresource.
+DEPLOYMENT_REQUEST = {"kind": "DeploymentRequest", "apiVersion": OPENSHIFT_API_VERSION, "latest": True, "force": True}
+# The status.details `oc rollout latest` leaves on the DeploymentConfig where it has to raise status.latestVersion itself.
+MANUAL_DETAILS = {"message": "manual change", "causes": [{"type": "Manual"}]}
 
 REVISION = "deployment.kubernetes.io/revision"
 REVISION_HISTORY = "deployment.kubernetes.io/revision-history"
@@ -189,6 +211,15 @@ def workload_template(workload):
     return ((workload or {}).get("spec") or {}).get("template") or {}
 
 
+def api_version_of(kind):
+    """The API group/version of a workload kind."""
+    return OPENSHIFT_API_VERSION if kind == DEPLOYMENT_CONFIG else API_VERSION
+
+
+def is_deploymentconfig(workload):
+    return (workload or {}).get("kind") == DEPLOYMENT_CONFIG
+
+
 # -- history ------------------------------------------------------------------------------------------------
 
 def _record(revision, former, obj, template, annotations):
@@ -249,10 +280,77 @@ def controller_revision_history(workload, controller_revisions):
     return sorted(records, key=lambda r: r["revision"])
 
 
+def dc_version(rc):
+    """The DeploymentConfig version a ReplicationController is (openshift.io/deployment-config.latest-version), or None."""
+    return _int(_annotations(rc).get(DC_VERSION))
+
+
+def encoded_config(rc):
+    """The DeploymentConfig a version was made from (openshift.io/encoded-deployment-config), or {}."""
+    try:
+        config = json.loads(_annotations(rc).get(DC_ENCODED) or "null")
+    except (TypeError, ValueError):
+        return {}
+    return config if isinstance(config, dict) else {}
+
+
+def version_template(rc):
+    """The pod template of a DeploymentConfig version, as `oc rollout undo` takes it: from the encoded DeploymentConfig.
+
+    Without that annotation, the ReplicationController's own template minus the labels and
+    annotations the DeploymentConfig controller adds to it.
+    """
+    template = ((encoded_config(rc).get("spec") or {}).get("template"))
+    if template:
+        return copy.deepcopy(template)
+    template = copy.deepcopy(((rc.get("spec") or {}).get("template")) or {})
+    meta = template.get("metadata") or {}
+    for key in (DC_POD_LABEL, "deployment"):
+        (meta.get("labels") or {}).pop(key, None)
+    for key in (DC_NAME, DC_VERSION, "openshift.io/deployment.name"):
+        (meta.get("annotations") or {}).pop(key, None)
+    return template
+
+
+def owned_by_dc(rc, dc):
+    """Whether a ReplicationController is a version of the DeploymentConfig: its controller, else (no owner) its name annotation."""
+    if owned_by(rc, dc):
+        return True
+    refs = [ref for ref in _meta(rc).get("ownerReferences") or [] if ref.get("controller")]
+    return not refs and _annotations(rc).get(DC_NAME) == _meta(dc).get("name")
+
+
+def deploymentconfig_history(dc, rcs):
+    """Revision records of a DeploymentConfig from its ReplicationControllers, oldest version first.
+
+    Each record also has phase (openshift.io/deployment.phase: New, Pending, Running, Complete,
+    Failed) and status_reason. Its change_cause is the RC's kubernetes.io/change-cause, else the
+    cause `oc rollout history` shows (the details message of the DeploymentConfig it was made from:
+    "config change", "manual change", "image change").
+    """
+    records = []
+    for rc in rcs:
+        if not owned_by_dc(rc, dc):
+            continue
+        version = dc_version(rc)
+        if version is None:
+            continue
+        annotations = _annotations(rc)
+        record = _record(version, [], rc, version_template(rc), annotations)
+        if not record["change_cause"]:
+            record["change_cause"] = ((encoded_config(rc).get("status") or {}).get("details") or {}).get("message")
+        record["phase"] = annotations.get(DC_PHASE, "New")
+        record["status_reason"] = annotations.get(DC_STATUS_REASON)
+        records.append(record)
+    return sorted(records, key=lambda r: r["revision"])
+
+
 def build_history(kind, workload, owned):
-    """deployment_history() or controller_revision_history(), by kind."""
+    """deployment_history(), controller_revision_history() or deploymentconfig_history(), by kind."""
     if kind == "Deployment":
         return deployment_history(workload, owned)
+    if kind == DEPLOYMENT_CONFIG:
+        return deploymentconfig_history(workload, owned)
     return controller_revision_history(workload, owned)
 
 
@@ -268,6 +366,10 @@ def current_revision(workload, records):
     record = current_record(workload, records)
     if record is not None:
         return record["revision"]
+    if is_deploymentconfig(workload):
+        latest = _int((workload.get("status") or {}).get("latestVersion"))
+        if latest:
+            return latest
     announced = _int(_annotations(workload).get(REVISION))
     if announced is not None:
         return announced
@@ -286,9 +388,10 @@ def find_revision(records, number):
 
 
 def public_history(records, current=None):
-    """The history as modules return it: oldest revision first, no templates."""
-    return [
-        dict(
+    """The history as modules return it: oldest revision first, no templates (a DeploymentConfig's also phase, status_reason)."""
+    history = []
+    for r in records:
+        entry = dict(
             revision=r["revision"],
             former_revisions=list(r["former_revisions"]),
             name=r["name"],
@@ -297,14 +400,17 @@ def public_history(records, current=None):
             images=dict(r["images"]),
             current=r["revision"] == current,
         )
-        for r in records
-    ]
+        if "phase" in r:
+            entry.update(phase=r["phase"], status_reason=r.get("status_reason"))
+        history.append(entry)
+    return history
 
 
 def _available(records):
     if not records:
         return "there is no revision history"
-    return "available revisions: " + ", ".join("{0} ({1})".format(r["revision"], images_text(r["images"])) for r in records)
+    return "available revisions: " + ", ".join(
+        "{0} ({1}{2})".format(r["revision"], images_text(r["images"]), ", " + r["phase"] if r.get("phase") else "") for r in records)
 
 
 # -- the rollback this collection records -------------------------------------------------------------------
@@ -349,9 +455,18 @@ def rollback_is_latest(workload, records):
 
 # -- planning -----------------------------------------------------------------------------------------------
 
+PAUSABLE_KINDS = ("Deployment", DEPLOYMENT_CONFIG)
+
+
 def check_paused(kind, workload, resume, action, what):
-    """Refuse to change a paused Deployment unless resume is set: it would not roll out the change."""
-    if kind == "Deployment" and (workload.get("spec") or {}).get("paused") and not resume:
+    """Refuse to change a paused Deployment or DeploymentConfig unless resume is set: it would not roll out the change."""
+    if kind in PAUSABLE_KINDS and (workload.get("spec") or {}).get("paused") and not resume:
+        if kind == DEPLOYMENT_CONFIG:
+            raise RunbookError(
+                action, what,
+                "it is paused, and a paused DeploymentConfig does not deploy a new version. "
+                "Set resume=true to resume it as part of this task, or resume it with 'oc rollout resume' first",
+            )
         raise RunbookError(
             action, what,
             "it is paused, and a paused Deployment does not roll out a new template. "
@@ -360,7 +475,7 @@ def check_paused(kind, workload, resume, action, what):
 
 
 def is_paused(kind, workload):
-    return kind == "Deployment" and bool((workload.get("spec") or {}).get("paused"))
+    return kind in PAUSABLE_KINDS and bool((workload.get("spec") or {}).get("paused"))
 
 
 def choose_target(workload, records, to_revision=None, image=None, what="the workload"):
@@ -397,6 +512,12 @@ def choose_target(workload, records, to_revision=None, image=None, what="the wor
         if target is None:
             older = [r for r in records
                      if current is not None and r["revision"] < current and not templates_equal(r["template"], template)]
+            if is_deploymentconfig(workload):
+                # As `oc rollback` does: the last version that completed, never one that failed or never finished.
+                older = [r for r in older if r.get("phase") == DC_COMPLETE]
+                if not older:
+                    raise RunbookError("roll back", what, "there is no completed version older than the current version {0} to go back to; "
+                                                          "{1}. Name one with to_revision or image".format(current, _available(records)))
             if not older:
                 raise RunbookError("roll back", what, "there is no revision older than the current revision {0} to go back to; {1}".format(
                     current, _available(records)))
@@ -441,6 +562,8 @@ def rollback_patch(kind, workload, target, source, resume=False):
     StatefulSet, DaemonSet: the ControllerRevision's data (a strategic merge
     patch replacing spec.template) plus the annotations.
     """
+    if kind == DEPLOYMENT_CONFIG:
+        return deploymentconfig_rollback_patch(workload, target, source, resume=resume)
     annotations = _annotations(workload)
     to_set, to_remove = rollback_annotations(kind, annotations, target, source)
     template = copy.deepcopy(target["template"])
@@ -460,6 +583,55 @@ def rollback_patch(kind, workload, target, source, resume=False):
     changes = dict(to_set)
     changes.update((k, None) for k in to_remove)
     return STRATEGIC_MERGE_PATCH, {"metadata": {"annotations": changes}, "spec": {"template": template}}
+
+
+def image_change_triggers(dc):
+    """[(index in spec.triggers, trigger)] of the DeploymentConfig's automatic ImageChange triggers."""
+    found = []
+    for index, trigger in enumerate((dc.get("spec") or {}).get("triggers") or []):
+        params = (trigger or {}).get("imageChangeParams") or {}
+        if trigger.get("type") == "ImageChange" and params.get("automatic"):
+            found.append((index, trigger))
+    return found
+
+
+def trigger_text(trigger):
+    """'ImageStreamTag shop/web:latest for containers web, proxy', for results and messages."""
+    params = trigger.get("imageChangeParams") or {}
+    source = params.get("from") or {}
+    name = source.get("name") or "?"
+    if source.get("namespace"):
+        name = "{0}/{1}".format(source["namespace"], name)
+    containers = ", ".join(params.get("containerNames") or []) or "no containers"
+    return "{0} {1} for containers {2}".format(source.get("kind") or "ImageStreamTag", name, containers)
+
+
+def has_config_change_trigger(dc):
+    """Whether a template change makes a new version by itself (a ConfigChange trigger)."""
+    return any((t or {}).get("type") == "ConfigChange" for t in (dc.get("spec") or {}).get("triggers") or [])
+
+
+def deploymentconfig_rollback_patch(dc, target, source, resume=False):
+    """(content type, body) of `oc rollout undo` on a DeploymentConfig: a JSON patch.
+
+    It replaces spec.template with the template of the target version (from its encoded
+    DeploymentConfig), sets the change-cause and the rolled-back-from/to annotations, and, as oc
+    does unless --change-triggers, turns the automatic ImageChange triggers off, so that the next
+    image pushed to the image stream does not undo the rollback at once.
+    """
+    annotations = _annotations(dc)
+    to_set, to_remove = rollback_annotations(DEPLOYMENT_CONFIG, annotations, target, source)
+    ops = [{"op": "replace", "path": "/spec/template", "value": copy.deepcopy(target["template"])}]
+    if not _meta(dc).get("annotations"):
+        ops.append({"op": "add", "path": "/metadata/annotations", "value": to_set})
+    else:
+        ops.extend({"op": "add", "path": "/metadata/annotations/" + _pointer(k), "value": v} for k, v in sorted(to_set.items()))
+        ops.extend({"op": "remove", "path": "/metadata/annotations/" + _pointer(k)} for k in to_remove)
+    for index, _trigger in image_change_triggers(dc):
+        ops.append({"op": "replace", "path": "/spec/triggers/{0}/imageChangeParams/automatic".format(index), "value": False})
+    if resume and is_paused(DEPLOYMENT_CONFIG, dc):
+        ops.append({"op": "replace", "path": "/spec/paused", "value": False})
+    return JSON_PATCH, ops
 
 
 def resume_patch():
@@ -497,12 +669,23 @@ def plan_rollback(kind, workload, records, to_revision=None, image=None, resume=
         change_cause=target["change_cause"],
         images_after=dict(target["images"]),
     )
+    if kind == DEPLOYMENT_CONFIG:
+        plan["image_triggers_disabled"] = []
     if not choice["satisfied"]:
         plan["patch_type"], plan["patch"] = rollback_patch(kind, workload, target, choice["current"], resume=resume)
         if is_paused(kind, workload):
             plan["actions"].append("resume {0}".format(what))
         plan["actions"].append("roll back {0} from revision {1} ({2}) to revision {3} ({4})".format(
             what, choice["current"], images_text(plan["images_before"]), target["revision"], images_text(target["images"])))
+        if kind == DEPLOYMENT_CONFIG:
+            triggers = [trigger_text(t) for _i, t in image_change_triggers(workload)]
+            plan["image_triggers_disabled"] = triggers
+            plan["actions"].extend("disable the automatic ImageChange trigger {0} of {1}, as oc rollout undo does "
+                                   "(turn it back on with oc set triggers --auto)".format(t, what) for t in triggers)
+            if not has_config_change_trigger(workload):
+                # Without a ConfigChange trigger the new template waits for someone to deploy it, as oc rollout latest does.
+                plan["instantiate"] = True
+                plan["actions"].append("deploy the rolled back template of {0} as a new version (it has no ConfigChange trigger)".format(what))
     elif is_paused(kind, workload):
         plan["patch_type"], plan["patch"] = resume_patch()
         plan["actions"].append("resume {0}".format(what))
@@ -532,9 +715,53 @@ def restart_patch(now, resume=False):
     return STRATEGIC_MERGE_PATCH, body
 
 
+def latest_version_record(dc, records):
+    """The record of the DeploymentConfig's status.latestVersion, or None when it has no ReplicationController (yet)."""
+    latest = _int((dc.get("status") or {}).get("latestVersion"))
+    return next((r for r in records if r["revision"] == latest), None)
+
+
+def dc_restart_needed(dc, records, restarted_after):
+    """Whether `oc rollout latest` is due: always without restarted_after; else unless the latest version was created at or after it."""
+    if restarted_after is None:
+        return True
+    latest = latest_version_record(dc, records)
+    if latest is None or not latest["created"]:
+        return True
+    try:
+        return parse_time(latest["created"]) < restarted_after
+    except ValueError:
+        return True
+
+
+def plan_deploymentconfig_restart(dc, records, now, restarted_after=None, resume=False, what=None):
+    """The plan of `oc rollout latest`: a new version of the same template (plan["instantiate"]), plus resume when asked.
+
+    restarted_at is the creation time of the latest version: now when one is to be made.
+    """
+    what = what or describe(DEPLOYMENT_CONFIG, _meta(dc).get("namespace"), _meta(dc).get("name"))
+    check_paused(DEPLOYMENT_CONFIG, dc, resume, "restart", what)
+    plan = _plan(DEPLOYMENT_CONFIG, dc, records, what)
+    latest = latest_version_record(dc, records)
+    plan["restarted_at"] = latest["created"] if latest else None
+    plan["instantiate"] = False
+    if is_paused(DEPLOYMENT_CONFIG, dc):
+        plan["patch_type"], plan["patch"] = resume_patch()
+        plan["actions"].append("resume {0}".format(what))
+    if dc_restart_needed(dc, records, restarted_after):
+        version = int((dc.get("status") or {}).get("latestVersion") or 0) + 1
+        plan["instantiate"] = True
+        plan["restarted_at"] = format_time(now)
+        plan["actions"].append("restart {0}: deploy version {1} of its current template, as oc rollout latest does".format(what, version))
+    plan["changed"] = bool(plan["actions"])
+    return plan
+
+
 def plan_restart(kind, workload, records, now, restarted_after=None, resume=False, what=None):
     """The plan of a restart (same keys as plan_rollback(), plus restarted_at)."""
     what = what or describe(kind, _meta(workload).get("namespace"), _meta(workload).get("name"))
+    if kind == DEPLOYMENT_CONFIG:
+        return plan_deploymentconfig_restart(workload, records, now, restarted_after=restarted_after, resume=resume, what=what)
     check_paused(kind, workload, resume, "restart", what)
     plan = _plan(kind, workload, records, what)
     paused = is_paused(kind, workload)
@@ -726,13 +953,63 @@ def _evaluate_daemonset(ds, controller_revisions, pods, what):
     return _status(PROGRESSING, "Waiting for daemon set rollout to finish: {0}...".format(waiting))
 
 
+def latest_replication_controller(dc, rcs):
+    """The ReplicationController of the DeploymentConfig's status.latestVersion, or None."""
+    latest = _int((dc.get("status") or {}).get("latestVersion"))
+    return next((rc for rc in rcs if owned_by_dc(rc, dc) and dc_version(rc) == latest), None)
+
+
+def _evaluate_deploymentconfig(dc, rcs, pods, what):
+    """`oc rollout status dc/<name>`: the phase of the latest version's ReplicationController, failing fast on its pods."""
+    if not _observed(dc):
+        return _status(PROGRESSING, "Waiting for latest deployment config spec to be observed by the controller loop...")
+    status = dc.get("status") or {}
+    latest_version = int(status.get("latestVersion") or 0)
+    rc = latest_replication_controller(dc, rcs)
+    if rc is None:
+        if latest_version == 0 and not has_config_change_trigger(dc):
+            return _status(COMPLETE, "{0} has no version yet: it has no ConfigChange trigger and was never deployed".format(what))
+        return _status(PROGRESSING, "Waiting for version {0} of {1} to be created...".format(latest_version or 1, what))
+    name = _meta(rc).get("name")
+    annotations = _annotations(rc)
+    phase = annotations.get(DC_PHASE, "New")
+    if phase == DC_COMPLETE:
+        return _status(COMPLETE, 'replication controller "{0}" successfully rolled out'.format(name))
+    if phase == DC_FAILED:
+        cause = annotations.get(DC_STATUS_REASON)
+        if annotations.get(DC_CANCELLED) == "true":
+            cause = "cancelled" + (": " + cause if cause else "")
+        progressing = _condition(dc, "Progressing")
+        detail = "; ".join(part for part in (cause, progressing.get("message")) if part)
+        return _status(FAILED, 'version {0} of {1} (replication controller "{2}") failed{3}'.format(
+            latest_version, what, name, ": " + detail if detail else ""), DEPLOYMENT_CONFIG_FAILED)
+    failures = pod_failures([p for p in _live(pods) if owned_by(p, rc)])
+    if failures:
+        return _failed_from_pods(failures, what)
+    if (dc.get("spec") or {}).get("paused"):
+        return _status(FAILED, "{0} is paused with version {1} unfinished: resume it".format(what, latest_version), DEPLOYMENT_PAUSED)
+    wanted = _replicas(dc)
+    rc_status = rc.get("status") or {}
+    updated = int(rc_status.get("replicas") or 0)
+    available = int(rc_status.get("availableReplicas") or 0)
+    old = sum(int((o.get("status") or {}).get("replicas") or 0) for o in rcs if o is not rc and owned_by_dc(o, dc))
+    if updated < wanted:
+        waiting = "{0} out of {1} new replicas have been updated".format(updated, wanted)
+    elif old:
+        waiting = "{0} old replicas are pending termination".format(old)
+    else:
+        waiting = "{0} of {1} updated replicas are available".format(available, updated)
+    return _status(PROGRESSING, "Waiting for rollout to finish: {0}...".format(waiting))
+
+
 def evaluate_rollout(kind, workload, owned, pods, what=None):
     """The rollout state, as `kubectl rollout status` judges it, failing fast on broken new pods.
 
     owned: the workload's ReplicaSets (Deployment) or ControllerRevisions; pods: its pods.
     Returns dict(state=complete|progressing|failed, reason, message, failures); reason is set
     when failed: ProgressDeadlineExceeded, OOMKilled, CrashLoopBackOff, ImagePullBackOff,
-    ErrImagePull, InvalidImageName, CreateContainerConfigError, DeploymentPaused or OnDelete.
+    ErrImagePull, InvalidImageName, CreateContainerConfigError, DeploymentPaused, OnDelete or
+    DeploymentConfigFailed (the latest version of a DeploymentConfig is in phase Failed).
     Only pods of the new revision count, and only while the rollout is unfinished: an old
     OOM kill of a pod that has recovered does not fail a complete rollout.
     """
@@ -741,6 +1018,8 @@ def evaluate_rollout(kind, workload, owned, pods, what=None):
         return _evaluate_deployment(workload, owned, pods, what)
     if kind == "StatefulSet":
         return _evaluate_statefulset(workload, pods, what)
+    if kind == DEPLOYMENT_CONFIG:
+        return _evaluate_deploymentconfig(workload, owned, pods, what)
     return _evaluate_daemonset(workload, owned, pods, what)
 
 
@@ -804,7 +1083,7 @@ def pod_summary(pod, revision=None):
 def pod_revisions(kind, workload, owned, records):
     """{pod owner uid or revision hash: revision number}, to tell which revision each pod runs."""
     by_name = dict((r["name"], r["revision"]) for r in records)
-    if kind == "Deployment":
+    if kind in ("Deployment", DEPLOYMENT_CONFIG):
         return dict((_meta(rs).get("uid"), by_name.get(_meta(rs).get("name"))) for rs in owned if owned_by(rs, workload))
     if kind == "StatefulSet":
         return dict((name, number) for name, number in by_name.items())
@@ -813,7 +1092,7 @@ def pod_revisions(kind, workload, owned, records):
 
 def revision_of_pod(kind, pod, revisions):
     """The revision a pod belongs to, from pod_revisions()."""
-    if kind == "Deployment":
+    if kind in ("Deployment", DEPLOYMENT_CONFIG):
         for ref in _meta(pod).get("ownerReferences") or []:
             if ref.get("controller") and ref.get("uid") in revisions:
                 return revisions[ref.get("uid")]
@@ -828,13 +1107,16 @@ def is_own_pod_name(kind, workload, owned, pod_name):
         return re.match(r"^{0}-\d+$".format(re.escape(name)), pod_name) is not None
     if kind == "DaemonSet":
         return re.match(r"^{0}-[a-z0-9]{{5}}$".format(re.escape(name)), pod_name) is not None
+    if kind == DEPLOYMENT_CONFIG:
+        return any(pod_name.startswith(_meta(rc).get("name") + "-") for rc in owned if owned_by_dc(rc, workload))
     return any(pod_name.startswith(_meta(rs).get("name") + "-") for rs in owned if owned_by(rs, workload))
 
 
 def warning_events(events, kind, workload, owned, pods, limit):
     """The Warning events of the workload, its ReplicaSets or ControllerRevisions and its pods, newest first, at most limit."""
     uids = set([_meta(workload).get("uid")]) | set(_meta(o).get("uid") for o in owned) | set(_meta(p).get("uid") for p in pods)
-    names = set((o.get("kind") or ("ReplicaSet" if kind == "Deployment" else "ControllerRevision"), _meta(o).get("name")) for o in owned)
+    default_kind = {"Deployment": "ReplicaSet", DEPLOYMENT_CONFIG: "ReplicationController"}.get(kind, "ControllerRevision")
+    names = set((o.get("kind") or default_kind, _meta(o).get("name")) for o in owned)
     names.add((kind, _meta(workload).get("name")))
     selected = []
     for event in events:
@@ -926,7 +1208,7 @@ def _to_dict(instance):
 def read_workload(client, kind, namespace, name):
     """The workload as a dict; RunbookError (cause: not found) when it does not exist."""
     what = describe(kind, namespace, name)
-    resource = _call("find the API of", kind, client.resource, kind, API_VERSION)
+    resource = _call("find the API of", kind, client.resource, kind, api_version_of(kind))
     return _to_dict(_call("read", what, client.get, resource, name=name, namespace=namespace))
 
 
@@ -936,9 +1218,12 @@ def _list(client, kind, api_version, namespace, what, **params):
 
 
 def read_owned(client, kind, workload):
-    """The ReplicaSets (Deployment) or ControllerRevisions (StatefulSet, DaemonSet) the workload controls."""
+    """The ReplicaSets (Deployment), ReplicationControllers (DeploymentConfig) or ControllerRevisions (StatefulSet, DaemonSet) of the workload."""
     namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
     what = describe(kind, namespace, name)
+    if kind == DEPLOYMENT_CONFIG:
+        items = _list(client, "ReplicationController", "v1", namespace, what, label_selector="{0}={1}".format(DC_NAME, name))
+        return [item for item in items if owned_by_dc(item, workload)]
     owned_kind = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
     selector = label_selector_string((workload.get("spec") or {}).get("selector"))
     items = _list(client, owned_kind, API_VERSION, namespace, what, label_selector=selector)
@@ -946,11 +1231,14 @@ def read_owned(client, kind, workload):
 
 
 def read_pods(client, kind, workload, owned):
-    """The pods of the workload: controlled by it (StatefulSet, DaemonSet) or by one of its ReplicaSets."""
+    """The pods of the workload: controlled by it (StatefulSet, DaemonSet) or by one of its ReplicaSets or ReplicationControllers."""
     namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
-    selector = label_selector_string((workload.get("spec") or {}).get("selector"))
+    if kind == DEPLOYMENT_CONFIG:
+        selector = "{0}={1}".format(DC_POD_LABEL, name)
+    else:
+        selector = label_selector_string((workload.get("spec") or {}).get("selector"))
     pods = _list(client, "Pod", "v1", namespace, describe(kind, namespace, name), label_selector=selector)
-    owners = owned if kind == "Deployment" else [workload]
+    owners = owned if kind in ("Deployment", DEPLOYMENT_CONFIG) else [workload]
     return [p for p in pods if any(owned_by(p, owner) for owner in owners)]
 
 
@@ -984,6 +1272,46 @@ def read_hpa(client, kind, workload):
 def apply_patch(client, kind, workload, patch_type, body, action):
     """Patch the workload (server-side dry run in check mode, by the client layer); the object the API returns."""
     namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
-    resource = _call("find the API of", kind, client.resource, kind, API_VERSION)
+    resource = _call("find the API of", kind, client.resource, kind, api_version_of(kind))
     return _to_dict(_call(action, describe(kind, namespace, name), client.patch, resource, body,
+                          name=name, namespace=namespace, content_type=patch_type))
+
+
+# Answers of an API server that does not serve instantiate (before OpenShift 1.4, and simulators):
+# oc rollout latest then raises status.latestVersion itself.
+INSTANTIATE_UNSERVED = (400, 403, 404, 405)
+
+
+def latest_version_patch(dc):
+    """JSON patch of the status subresource that asks for version latestVersion + 1 (tested, so two writers cannot skip one)."""
+    latest = int((dc.get("status") or {}).get("latestVersion") or 0)
+    return JSON_PATCH, [
+        {"op": "test", "path": "/status/latestVersion", "value": latest},
+        {"op": "replace", "path": "/status/latestVersion", "value": latest + 1},
+        {"op": "add", "path": "/status/details", "value": copy.deepcopy(MANUAL_DETAILS)},
+    ]
+
+
+def instantiate_deploymentconfig(client, dc):
+    """Start a new version of the DeploymentConfig, as `oc rollout latest` does; the DeploymentConfig the API returns.
+
+    POSTs a DeploymentRequest to the instantiate subresource; where that is not served, raises
+    status.latestVersion through the status subresource. Not for check mode: instantiate has no dry run.
+    """
+    namespace, name = _meta(dc).get("namespace"), _meta(dc).get("name")
+    what = describe(DEPLOYMENT_CONFIG, namespace, name)
+    resource = _call("find the API of", DEPLOYMENT_CONFIG, client.resource, DEPLOYMENT_CONFIG, OPENSHIFT_API_VERSION)
+    body = dict(DEPLOYMENT_REQUEST, name=name)
+    instantiate = (getattr(resource, "subresources", None) or {}).get("instantiate")
+    if instantiate is not None:
+        try:
+            return _to_dict(instantiate.create(body=body, name=name, namespace=namespace))
+        except Exception as error:  # pylint: disable=broad-exception-caught
+            if getattr(error, "status", None) not in INSTANTIATE_UNSERVED:
+                raise RunbookError("deploy a new version of", what, api_error_text(error)) from error
+    status = (getattr(resource, "subresources", None) or {}).get("status")
+    if status is None:
+        raise RunbookError("deploy a new version of", what, "the API serves neither deploymentconfigs/instantiate nor deploymentconfigs/status")
+    patch_type, patch = latest_version_patch(dc)
+    return _to_dict(_call("deploy a new version of", what, client.client.patch, status, patch,
                           name=name, namespace=namespace, content_type=patch_type))

@@ -29,6 +29,7 @@ import math
 import re
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import label_selector_string
 
 # Runbook 000 ("Scaling Operations"): "Never scale below minimum replicas (2) for availability",
 # repeated under "Cost Optimization": "Never go below minimum replicas (2)"; its HPA example has minReplicas: 2.
@@ -38,7 +39,11 @@ DEFAULT_MIN_REPLICAS = 2
 # runaway factor ("x10") that would exhaust the cluster during an incident.
 DEFAULT_MAX_REPLICAS = 50
 
-KINDS = ("Deployment", "StatefulSet", "ReplicaSet")
+KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DeploymentConfig")
+DEPLOYMENT_CONFIG = "DeploymentConfig"
+# OpenShift DeploymentConfigs live in apps.openshift.io; the others in apps.
+API_VERSIONS = {DEPLOYMENT_CONFIG: "apps.openshift.io/v1"}
+APPS_API_VERSION = "apps/v1"
 HPA_POLICIES = ("adjust", "refuse", "ignore")
 RESOURCE_SECTIONS = ("requests", "limits")
 # Runbook 000 raises memory and cpu (Vertical Scaling) and ephemeral storage limits (Node Disk Pressure).
@@ -214,6 +219,19 @@ def describe(kind, namespace, name):
     return "{0} {1}/{2}".format(kind, namespace, name)
 
 
+def api_version_of(kind):
+    """The API group/version of a workload kind: apps/v1, or apps.openshift.io/v1 for a DeploymentConfig."""
+    return API_VERSIONS.get(kind, APPS_API_VERSION)
+
+
+def pod_selector(workload):
+    """The workload's pod selector as a labelSelector query string (a DeploymentConfig's selector is a plain map)."""
+    selector = (workload.get("spec") or {}).get("selector") or {}
+    if workload.get("kind") == DEPLOYMENT_CONFIG:
+        selector = {"matchLabels": selector}
+    return label_selector_string(selector)
+
+
 def spec_replicas(obj):
     """spec.replicas, with the API default of 1 when it is absent."""
     value = (obj.get("spec") or {}).get("replicas")
@@ -239,12 +257,13 @@ def controller_owner(obj):
 # -- HorizontalPodAutoscalers ----------------------------------------------------------------------------------
 
 def hpas_targeting(hpas, kind, name):
-    """The HPAs whose scaleTargetRef names this workload (kind and name; group apps or unset)."""
+    """The HPAs whose scaleTargetRef names this workload (kind and name; group apps, or apps.openshift.io for a DeploymentConfig, or unset)."""
     found = []
+    groups = ("apps.openshift.io", "") if kind == DEPLOYMENT_CONFIG else ("apps", "extensions", "")
     for hpa in hpas:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        group = (ref.get("apiVersion") or "apps/v1").rpartition("/")[0]
-        if ref.get("kind") == kind and ref.get("name") == name and group in ("apps", "extensions", ""):
+        group = (ref.get("apiVersion") or ("" if kind == DEPLOYMENT_CONFIG else "apps/v1")).rpartition("/")[0]
+        if ref.get("kind") == kind and ref.get("name") == name and group in groups:
             found.append(hpa)
     return found
 
@@ -539,11 +558,17 @@ def _state(replicas, hpa, when, resources):
 
 
 def rollout_blocked(workload):
-    """Why a template change would not roll out to every pod (paused, OnDelete, partition), or None."""
+    """Why a template change would not roll out to every pod (paused, OnDelete, partition, no ConfigChange trigger), or None."""
     kind = workload.get("kind")
     spec = workload.get("spec") or {}
     if kind == "Deployment" and spec.get("paused"):
         return "the Deployment is paused, so new pods would not roll out: resume it first (kubectl rollout resume)"
+    if kind == DEPLOYMENT_CONFIG:
+        if spec.get("paused"):
+            return "the DeploymentConfig is paused, so no new version would be deployed: resume it first (oc rollout resume)"
+        if not any((t or {}).get("type") == "ConfigChange" for t in spec.get("triggers") or []):
+            return ("the DeploymentConfig has no ConfigChange trigger, so a template change waits for someone to deploy it: "
+                    "add one (oc set triggers --from-config) or change the resources and run oc rollout latest")
     if kind == "StatefulSet":
         strategy = spec.get("updateStrategy") or {}
         if strategy.get("type") == "OnDelete":
@@ -587,7 +612,8 @@ def rollout_status(workload):
     if _count(status, "observedGeneration") < int(meta.get("generation") or 1):
         return False, "the {0} controller has not seen the change yet".format(kind) + summary, False
     reason = None
-    if kind == "Deployment":
+    if kind in ("Deployment", DEPLOYMENT_CONFIG):
+        # A DeploymentConfig whose latest version failed has Progressing False, ProgressDeadlineExceeded, as a Deployment.
         progressing = _condition(workload, "Progressing")
         failure = _condition(workload, "ReplicaFailure")
         if progressing.get("reason") == "ProgressDeadlineExceeded":
@@ -605,7 +631,7 @@ def rollout_status(workload):
             reason = "{0} replicas exist, {1} wanted".format(counts["replicas"], wanted)
         elif counts["readyReplicas"] < wanted:
             reason = "{0} of {1} replicas ready".format(counts["readyReplicas"], wanted)
-        elif ("availableReplicas" in status or kind == "Deployment") and counts["availableReplicas"] < wanted:
+        elif ("availableReplicas" in status or kind in ("Deployment", DEPLOYMENT_CONFIG)) and counts["availableReplicas"] < wanted:
             reason = "{0} of {1} replicas available".format(counts["availableReplicas"], wanted)
     if reason is None:
         return True, "{0} of {1} replicas ready".format(counts["readyReplicas"], wanted), False

@@ -8,6 +8,9 @@ measurements settle quickly; nothing here asserts a duration.
 """
 
 
+import json
+import secrets
+
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
@@ -19,7 +22,7 @@ pytestmark = pytest.mark.kubernetes
 
 PLAYBOOK = 'sre.runbooks.rollback'
 ROLLBACK = 'Roll back the workload and wait for the rollout'
-GATE = 'Gate the service health after the rollback'
+GATE = 'Gate the service health'  # the task of the sre.runbooks.health_gate role the rollback role includes
 STOP = 'Stop when the service is still unhealthy'
 REFUSE_TARGET = 'Refuse a rollback target that does not exist'
 REFUSE_WORKLOAD = 'Refuse a workload that cannot be read'
@@ -37,8 +40,8 @@ def play(kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
 
 def gate_vars(prometheus, **overrides):
     """The Prometheus gate on the sample app's job, with a short window and a short wait."""
-    values = dict(rollback_prometheus_url=prometheus.url, rollback_gate_job=JOB_NAME, rollback_gate_rate_window=RATE_WINDOW,
-                  rollback_gate_wait_timeout=30)
+    values = dict(health_gate_prometheus_url=prometheus.url, health_gate_job=JOB_NAME, health_gate_rate_window=RATE_WINDOW,
+                  health_gate_wait_timeout=30, health_gate_retry_interval=2)
     values.update(overrides)
     return values
 
@@ -74,6 +77,8 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert planned['actions'] == ['roll back deployment %s/web from revision 2 (%s) to revision 1 (nginx:1.25)' % (namespace, BAD_IMAGE)]
     assert 'would roll back from revision 2 to revision 1' in checked.task(SUMMARY)['msg'][0]
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
+    assert checked.task('Record why the health gate did not run')['ansible_facts']['health_gate_result'] == {
+        'passed': None, 'summary': 'no checks configured'}
     unchanged = web(kube, namespace)
     assert written_state(unchanged) == written_state(before)
     assert template_image(unchanged) == BAD_IMAGE
@@ -85,6 +90,7 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert done['images_before'] == {'nginx': BAD_IMAGE}
     assert done['images_after'] == {'nginx': 'nginx:1.25'}
     assert done['rollout']['state'] == 'complete'
+    assert run.task('Record the result of the rollback')['ansible_facts']['rollback_result']['revision'] == 3
     summary = run.task(SUMMARY)['msg']
     assert 'rolled back from revision 2 to revision 1 (numbered 3 now)' in summary[0]
     assert summary[1] == "images before: {'nginx': '%s'}" % BAD_IMAGE
@@ -142,7 +148,7 @@ def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, fres
     fresh_sample_app.set(error_rate=0.2)
     prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
 
-    run = play(kube, tmp_path, namespace, expect_rc=2, **gate_vars(prometheus, rollback_gate_wait_timeout=0))
+    run = play(kube, tmp_path, namespace, expect_rc=2, **gate_vars(prometheus, health_gate_wait_timeout=0))
     gate = run.task(GATE)
     assert gate['passed'] is False
     assert gate['failed_checks'] == ['error_rate']
@@ -161,7 +167,7 @@ def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_
     prometheus.wait_for_value(ERROR_RATE, lambda value: abs(value - 0.2) < 0.01, 'an error rate of 20%')
 
     run = play(kube, tmp_path, namespace, expect_rc=2,
-               **gate_vars(prometheus, rollback_gate_wait_timeout=0, rollback_on_gate_failure='page'))
+               **gate_vars(prometheus, health_gate_wait_timeout=0, rollback_on_gate_failure='page'))
     page = 'Ask for the next level when the service is still unhealthy'
     assert run.failed_tasks == [page]
     msg = run.task(page)['msg']
@@ -180,7 +186,7 @@ def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, 
     further = 'Roll back further and wait for the rollout'
     still = 'Stop when the service is still unhealthy after the further rollback'
     run = play(kube, tmp_path, namespace, expect_rc=2,
-               **gate_vars(prometheus, rollback_gate_wait_timeout=0, rollback_on_gate_failure='further'))
+               **gate_vars(prometheus, health_gate_wait_timeout=0, rollback_on_gate_failure='further'))
     assert run.task(ROLLBACK)['images_after'] == {'nginx': 'nginx:1.26'}
     went = run.task(further)
     assert went['changed'] is True
@@ -189,3 +195,38 @@ def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, 
     msg = run.task(still)['msg']
     assert 'give rollback_to_revision=1' in msg
     assert template_image(web(kube, namespace)) == 'nginx:1.25'
+
+
+def test_gate_is_skipped_in_check_mode(kube, namespace, tmp_path, fresh_sample_app, prometheus):
+    bad_release(kube, namespace)
+    checked = play(kube, tmp_path, namespace, check=True, **gate_vars(prometheus))
+    assert checked.task(ROLLBACK)['changed'] is True
+    assert not [r for r in checked.results if r['task'] == GATE]
+    assert checked.task(SUMMARY)['msg'][-1] == 'gate: skipped in check mode'
+    assert template_image(web(kube, namespace)) == BAD_IMAGE
+
+
+def test_a_gate_that_cannot_work_is_refused_before_the_rollback(kube, namespace, tmp_path):
+    bad_release(kube, namespace)
+    before = web(kube, namespace)
+    refuse = 'Refuse a gate configuration that cannot work'
+    run = play(kube, tmp_path, namespace, expect_rc=2, health_gate_http_checks=[{'url': 'web.shop.svc/health'}])
+    assert run.failed_tasks == [refuse]
+    assert 'health_gate_http_checks: 1 check(s) without an http:// or https:// url' in run.task(refuse)['msg']
+    assert not [r for r in run.results if r['task'] == ROLLBACK]
+    assert written_state(web(kube, namespace)) == written_state(before)
+
+
+def test_no_prometheus_token_appears_in_the_output_at_vvv(kube, namespace, tmp_path, fresh_sample_app, prometheus):
+    bad_release(kube, namespace)
+    prometheus.wait_for_value(ERROR_RATE, lambda value: value < 0.001, 'the error rate back at 0')
+    token = 'tok-' + secrets.token_hex(12)
+    tenant = 'tenant-' + secrets.token_hex(12)
+    extra_vars = dict(rollback_name='web', rollback_namespace=namespace, kubeconfig=str(kube.kubeconfig),
+                      **gate_vars(prometheus, health_gate_prometheus_token=token, health_gate_prometheus_headers={'X-Scope-OrgID': tenant}))
+    run = run_playbook(PLAYBOOK, tmp_path, extra_vars=extra_vars, env=kube.env, verbosity=3)
+    assert run.task(GATE)['passed'] is True, run.task(GATE)['summary']
+    recorded = json.dumps(run.results)
+    for secret in (token, tenant):
+        assert secret not in run.output
+        assert secret not in recorded

@@ -241,19 +241,17 @@ not_collected:
   elements: str
 """
 
-import datetime
-
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.diagnostics import (
     DEFAULT_LOG_TAIL_LINES,
-    KINDS,
     collect,
     evidence_files,
     evidence_path,
     write_evidence,
 )
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import ROLLOUT_KINDS, utc_now
 
 
 # The nodes as returned; nodes.json also has their conditions, allocatable resources and kubelet versions.
@@ -264,7 +262,7 @@ def argument_spec():
     spec = k8s_argument_spec()
     spec.update(
         namespace=dict(type="str", required=True),
-        kind=dict(type="str", choices=list(KINDS), default="Deployment"),
+        kind=dict(type="str", choices=list(ROLLOUT_KINDS), default="Deployment"),
         name=dict(type="str"),
         label_selectors=dict(type="list", elements="str", default=[]),
         dest=dict(type="path", required=True),
@@ -281,10 +279,6 @@ def check_options(module):
         raise RunbookError("use", "the options", "events_limit must be 0 or more, got {0}".format(limit))
     if module.params["log_tail_lines"] is not None and module.params["log_tail_lines"] < -1:
         raise RunbookError("use", "the options", "log_tail_lines must be -1 (whole logs) or more, got {0}".format(module.params["log_tail_lines"]))
-
-
-def utc_now():
-    return datetime.datetime.now(datetime.timezone.utc)
 
 
 def snapshot(module, client):

@@ -2,7 +2,9 @@
 
 Against the Kubernetes API under test. The faults (crash loop, OOM kill, node
 pressure) come from kubesim's fault injection, so those tests are simulator
-only; the check-mode and refusal tests also run on a real cluster. Waiting is
+only; the check-mode and refusal tests also run on a real cluster. The
+DeploymentConfig test switches kubesim to its openshift flavour until the end
+of the module (tests.integration.openshift), so it comes last. Waiting is
 done with wait_for, never by sleeping, and nothing asserts a duration.
 """
 
@@ -15,6 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.conftest import deploy, live_pods, simulator_only, wait_for
+from tests.integration.openshift import deploymentconfig, openshift, wait_complete  # noqa: F401 pylint: disable=unused-import
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -191,3 +194,37 @@ def test_missing_workload_and_namespace_are_refused_before_anything_is_written(k
         'Cannot collect diagnostics of namespace %s-missing: Failed to collect diagnostics of namespace %s-missing: the namespace does not exist.'
         % (namespace, namespace))
     assert not (tmp_path / 'evidence').exists()
+
+
+# Last in the module: the openshift flavour holds from here to the end of the module.
+@simulator_only
+@pytest.mark.usefixtures('openshift')
+def test_crash_looping_deploymentconfig_is_named_with_its_current_version(kube, namespace, tmp_path):
+    good, bad = 'nginx:1.25', 'nginx:1.26-crashloop'
+    deploymentconfig(kube, namespace, image=good, image_trigger=False)
+    wait_complete(kube, namespace, 1)
+    deploymentconfig(kube, namespace, image=bad, image_trigger=False)
+    wait_for(lambda: restarted(kube, namespace, 'deployment=web-2', 'Error'), 60, 'pods of version 2 restarted after a crash')
+
+    result = play(kube, tmp_path, namespace, diagnostics_name='web', diagnostics_kind='DeploymentConfig').task(COLLECT)
+    assert result['rollout']['kind'] == 'DeploymentConfig'
+    assert (result['rollout']['revision'], result['rollout']['previous_revision']) == (2, 1)
+    assert result['rollout']['images'] == {'nginx': bad}
+    assert result['rollout']['state'] == 'failed'
+
+    crash = [f for f in result['findings'] if f['reason'] == 'CrashLoopBackOff']
+    version_2 = sorted(p['metadata']['name'] for p in live_pods(kube, namespace, 'deployment=web-2'))
+    assert crash and sorted(f['object'][4:] for f in crash) == version_2
+    assert all(f['revision'] == 2 and f['current'] and f['container'] == 'nginx' for f in crash)
+    assert result['summary'][0].startswith('CrashLoopBackOff: ')
+    assert 'of revision 2 (the current revision, rolled out ' in result['summary'][0]
+    assert 'last exit Error (exit code 1)' in result['summary'][0]
+    # The pods of version 1 still serve, tagged with their version as not current.
+    assert {(p['revision'], p['current']) for p in result['pods']} == {(1, False), (2, True)}
+
+    texts = evidence_texts(result['evidence_dir'])
+    for pod in version_2:
+        assert 'FATAL nginx exiting: unrecoverable error (exit status 1)' in texts['logs/%s_nginx.previous.log' % pod]
+    history = json.loads(texts['history.json'])
+    assert [(h['revision'], h['images'], h['current'], h['phase']) for h in history['history']][0] == (1, {'nginx': good}, False, 'Complete')
+    assert history['history'][1]['revision'] == 2 and history['history'][1]['current'] is True

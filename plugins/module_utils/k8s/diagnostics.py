@@ -25,6 +25,7 @@ from __future__ import absolute_import, division, print_function
 __metaclass__ = type
 
 import copy
+import functools
 import json
 import os
 import re
@@ -33,12 +34,22 @@ import tarfile
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     API_VERSION,
+    DC_ENCODED,
+    DC_FAILED,
+    DC_PHASE,
+    DC_STATUS_REASON,
+    DEPLOYMENT_CONFIG,
+    LAST_APPLIED,
+    OPENSHIFT_API_VERSION,
+    condition_of,
+    metadata_of,
     api_error_text,
     build_history,
     current_record,
     current_revision,
     evaluate_rollout,
     hpa_summary,
+    latest_replication_controller,
     parse_time,
     pod_revisions,
     pod_summary,
@@ -50,10 +61,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     template_images,
     workload_template,
 )
-from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import parse_quantity
-
-KINDS = ("Deployment", "StatefulSet", "DaemonSet", "DeploymentConfig")
-OPENSHIFT_API_VERSION = "apps.openshift.io/v1"
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import controller_owner, parse_quantity
 
 # Runbook alert "Pod crash loops (>3 restarts in 10 minutes)".
 HIGH_RESTARTS = 3
@@ -71,9 +79,7 @@ SECRET_ASSIGNMENT = re.compile(
 URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@")
 BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}")
 MIN_SCRUB_LENGTH = 4
-LAST_APPLIED = "kubectl.kubernetes.io/last-applied-configuration"
-ENCODED_DC = "openshift.io/encoded-deployment-config"
-REDACTED_ANNOTATIONS = (LAST_APPLIED, ENCODED_DC)
+REDACTED_ANNOTATIONS = (LAST_APPLIED, DC_ENCODED)
 
 # Worst first: what stops pods from serving before what makes them fragile.
 REASONS = (
@@ -85,28 +91,6 @@ PRESSURE = ("MemoryPressure", "DiskPressure", "PIDPressure")
 IMAGE_PULL = {"ImagePullBackOff": "ImagePullBackOff", "ErrImagePull": "ErrImagePull", "InvalidImageName": "ErrImagePull",
               "ErrImageNeverPull": "ErrImagePull"}
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
-
-# DeploymentConfig versions (OpenShift): ReplicationControllers with these annotations and labels.
-DC_NAME = "openshift.io/deployment-config.name"
-DC_VERSION = "openshift.io/deployment-config.latest-version"
-DC_PHASE = "openshift.io/deployment.phase"
-DC_STATUS_REASON = "openshift.io/deployment.status-reason"
-DC_POD_LABEL = "deploymentconfig"
-
-
-def _meta(obj):
-    return (obj or {}).get("metadata") or {}
-
-
-def _int(value):
-    try:
-        return int(str(value).strip())
-    except (TypeError, ValueError):
-        return None
-
-
-def _condition(obj, kind):
-    return next((c for c in ((obj or {}).get("status") or {}).get("conditions") or [] if c.get("type") == kind), {})
 
 
 # -- redaction ----------------------------------------------------------------------------------------------
@@ -168,7 +152,7 @@ def _redact_pod_spec(spec):
 def redact_object(obj):
     """A copy of a pod, a workload or a ReplicationController without secret material."""
     obj = copy.deepcopy(obj or {})
-    annotations = _meta(obj).get("annotations") or {}
+    annotations = metadata_of(obj).get("annotations") or {}
     for key in REDACTED_ANNOTATIONS:
         if key in annotations:
             annotations[key] = REDACTED
@@ -228,7 +212,7 @@ def _limit_text(container, resource):
 def container_finding(pod, cstatus, revision=None, current=True, init=False):
     """The one finding of a container status (the root cause first: an OOM kill explains the crash loop), or None."""
     name = cstatus.get("name")
-    obj = "pod/{0}".format(_meta(pod).get("name"))
+    obj = "pod/{0}".format(metadata_of(pod).get("name"))
     state = cstatus.get("state") or {}
     waiting = state.get("waiting") or {}
     terminated = state.get("terminated") or {}
@@ -274,9 +258,9 @@ def container_finding(pod, cstatus, revision=None, current=True, init=False):
 def pod_findings(pod, revision=None, current=True):
     """Findings of one pod: Evicted, its containers', Pending or NotReady."""
     status = pod.get("status") or {}
-    name = _meta(pod).get("name")
+    name = metadata_of(pod).get("name")
     obj = "pod/{0}".format(name)
-    if _meta(pod).get("deletionTimestamp") or status.get("phase") == "Succeeded":
+    if metadata_of(pod).get("deletionTimestamp") or status.get("phase") == "Succeeded":
         return []
     if status.get("reason") == "Evicted":
         return [finding("Evicted", obj, "Evicted on node {0}: {1}".format((pod.get("spec") or {}).get("nodeName"), status.get("message") or ""),
@@ -291,10 +275,10 @@ def pod_findings(pod, revision=None, current=True):
         return found
     phase = status.get("phase") or "Pending"
     if phase == "Pending":
-        scheduled = _condition(pod, "PodScheduled")
+        scheduled = condition_of(pod, "PodScheduled")
         detail = scheduled.get("message") or scheduled.get("reason") or "waiting to start"
         return [finding("Pending", obj, "Pending: {0}".format(detail), revision=revision, current=current)]
-    if phase == "Running" and _condition(pod, "Ready").get("status") != "True":
+    if phase == "Running" and condition_of(pod, "Ready").get("status") != "True":
         not_ready = next((c for c in status.get("containerStatuses") or [] if not c.get("ready")), None)
         container = not_ready.get("name") if not_ready else None
         message = "running, not ready{0}".format(" (container {0}: readiness probe failing)".format(container) if container else "")
@@ -332,15 +316,15 @@ def resources_finding(container, obj, count=1, revision=None, current=True):
 
 def node_findings(node):
     """NodeNotReady and the pressure conditions of a node."""
-    name = _meta(node).get("name")
+    name = metadata_of(node).get("name")
     obj = "node/{0}".format(name)
     found = []
-    ready = _condition(node, "Ready")
+    ready = condition_of(node, "Ready")
     if ready.get("status") != "True":
         detail = ": " + ready["message"] if ready.get("message") else ""
         found.append(finding("NodeNotReady", obj, "Ready is {0}{1}".format(ready.get("status") or "Unknown", detail)))
     for kind in PRESSURE:
-        cond = _condition(node, kind)
+        cond = condition_of(node, kind)
         if cond.get("status") == "True":
             found.append(finding(kind, obj, "{0}{1}".format(kind, ": " + cond["message"] if cond.get("message") else "")))
     return found
@@ -348,25 +332,23 @@ def node_findings(node):
 
 def workload_findings(kind, workload, owned=()):
     """ProgressDeadlineExceeded of a Deployment, or of a DeploymentConfig whose latest version failed."""
-    obj = "{0}/{1}".format(kind.lower(), _meta(workload).get("name"))
+    obj = "{0}/{1}".format(kind.lower(), metadata_of(workload).get("name"))
     if kind == "Deployment":
-        progressing = _condition(workload, "Progressing")
+        progressing = condition_of(workload, "Progressing")
         if progressing.get("reason") == "ProgressDeadlineExceeded":
             return [finding("ProgressDeadlineExceeded", obj, progressing.get("message") or "progress deadline exceeded")]
-    if kind == "DeploymentConfig":
-        latest = (workload.get("status") or {}).get("latestVersion")
-        for rc in owned:
-            annotations = _meta(rc).get("annotations") or {}
-            if _int(annotations.get(DC_VERSION)) == latest and annotations.get(DC_PHASE) == "Failed":
-                return [finding("ProgressDeadlineExceeded", obj, "version {0} failed: {1}".format(
-                    latest, annotations.get(DC_STATUS_REASON) or "the deployment did not complete"))]
+    if kind == DEPLOYMENT_CONFIG:
+        annotations = metadata_of(latest_replication_controller(workload, owned)).get("annotations") or {}
+        if annotations.get(DC_PHASE) == DC_FAILED:
+            return [finding("ProgressDeadlineExceeded", obj, "version {0} failed: {1}".format(
+                (workload.get("status") or {}).get("latestVersion"), annotations.get(DC_STATUS_REASON) or "the deployment did not complete"))]
     return []
 
 
 def _owner_name(pod):
-    ref = next((r for r in _meta(pod).get("ownerReferences") or [] if r.get("controller")), None)
+    ref = controller_owner(pod)
     if ref is None:
-        return "pod/{0}".format(_meta(pod).get("name"))
+        return "pod/{0}".format(metadata_of(pod).get("name"))
     return "{0}/{1}".format(ref.get("kind", "").lower(), ref.get("name"))
 
 
@@ -374,7 +356,7 @@ def resource_findings(pods, workload_kind=None, workload=None, revision=None):
     """RequestsDifferFromLimits once per pod template: the named workload's, else each pod owner's."""
     found = []
     if workload is not None:
-        obj = "{0}/{1}".format(workload_kind.lower(), _meta(workload).get("name"))
+        obj = "{0}/{1}".format(workload_kind.lower(), metadata_of(workload).get("name"))
         live = [p for p in pods if (p.get("status") or {}).get("phase") not in ("Succeeded", "Failed")]
         for container in (workload_template(workload).get("spec") or {}).get("containers") or []:
             result = resources_finding(container, obj, max(len(live), 1), revision, True)
@@ -383,7 +365,7 @@ def resource_findings(pods, workload_kind=None, workload=None, revision=None):
         return found
     groups = {}
     for pod in pods:
-        if _meta(pod).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
+        if metadata_of(pod).get("deletionTimestamp") or (pod.get("status") or {}).get("phase") in ("Succeeded", "Failed"):
             continue
         owner = _owner_name(pod)
         for container in (pod.get("spec") or {}).get("containers") or []:
@@ -473,15 +455,15 @@ def classify(pods, nodes=None, kind=None, workload=None, owned=(), revisions=Non
     """
     revisions = revisions or {}
     found = []
-    for pod in sorted(pods, key=lambda p: _meta(p).get("name") or ""):
-        revision, current = revisions.get(_meta(pod).get("name"), (None, True))
+    for pod in sorted(pods, key=lambda p: metadata_of(p).get("name") or ""):
+        revision, current = revisions.get(metadata_of(pod).get("name"), (None, True))
         found.extend(pod_findings(pod, revision, current))
-    for node in sorted(nodes or [], key=lambda n: _meta(n).get("name") or ""):
-        if node_names is None or _meta(node).get("name") in node_names:
+    for node in sorted(nodes or [], key=lambda n: metadata_of(n).get("name") or ""):
+        if node_names is None or metadata_of(node).get("name") in node_names:
             found.extend(node_findings(node))
     if workload is not None:
         found.extend(workload_findings(kind, workload, owned))
-        current_pods = [p for p in pods if revisions.get(_meta(p).get("name"), (None, True))[1]]
+        current_pods = [p for p in pods if revisions.get(metadata_of(p).get("name"), (None, True))[1]]
         found.extend(resource_findings(current_pods, kind, workload, (rollout or {}).get("revision")))
     else:
         found.extend(resource_findings(pods))
@@ -494,9 +476,9 @@ def classify(pods, nodes=None, kind=None, workload=None, owned=(), revisions=Non
 def node_summary(node, hosts_pods=False):
     status = node.get("status") or {}
     return dict(
-        name=_meta(node).get("name"),
-        ready=_condition(node, "Ready").get("status") == "True",
-        pressure=[kind for kind in PRESSURE if _condition(node, kind).get("status") == "True"],
+        name=metadata_of(node).get("name"),
+        ready=condition_of(node, "Ready").get("status") == "True",
+        pressure=[kind for kind in PRESSURE if condition_of(node, kind).get("status") == "True"],
         unschedulable=bool((node.get("spec") or {}).get("unschedulable")),
         hosts_pods=bool(hosts_pods),
         kubelet_version=(status.get("nodeInfo") or {}).get("kubeletVersion"),
@@ -519,11 +501,11 @@ def pod_report(pod, revision=None, current=True):
 
 def usage_report(pod_metrics, pods):
     """kubectl top pods --containers, with the memory limit beside the usage."""
-    names = set(_meta(p).get("name") for p in pods)
-    by_name = dict((_meta(p).get("name"), p) for p in pods)
+    names = set(metadata_of(p).get("name") for p in pods)
+    by_name = dict((metadata_of(p).get("name"), p) for p in pods)
     rows = []
-    for item in sorted(pod_metrics, key=lambda m: _meta(m).get("name") or ""):
-        name = _meta(item).get("name")
+    for item in sorted(pod_metrics, key=lambda m: metadata_of(m).get("name") or ""):
+        name = metadata_of(item).get("name")
         if name not in names:
             continue
         for container in item.get("containers") or []:
@@ -541,32 +523,6 @@ def usage_report(pod_metrics, pods):
     return rows
 
 
-def dc_history(dc, rcs):
-    """Revision records of a DeploymentConfig from its ReplicationControllers (versions), oldest first."""
-    records = []
-    for rc in rcs:
-        annotations = _meta(rc).get("annotations") or {}
-        version = _int(annotations.get(DC_VERSION))
-        if version is None or annotations.get(DC_NAME) != _meta(dc).get("name"):
-            continue
-        template = ((rc.get("spec") or {}).get("template")) or {}
-        records.append(dict(revision=version, former_revisions=[], name=_meta(rc).get("name"), created=_meta(rc).get("creationTimestamp"),
-                            change_cause=annotations.get("kubernetes.io/change-cause"), images=template_images(template),
-                            template=template, annotations=annotations, phase=annotations.get(DC_PHASE)))
-    return sorted(records, key=lambda r: r["revision"])
-
-
-def dc_state(dc, records):
-    latest = (dc.get("status") or {}).get("latestVersion")
-    record = next((r for r in records if r["revision"] == latest), None)
-    phase = (record or {}).get("phase")
-    if phase == "Complete":
-        return "complete"
-    if phase == "Failed":
-        return "failed"
-    return "progressing"
-
-
 def rollout_report(kind, workload, records, revision, state, now):
     """The rollout summary of the contract: kind, name, revision, previous_revision, images, updated_at, seconds_since_update, state."""
     record = next((r for r in records if r["revision"] == revision), None)
@@ -578,7 +534,7 @@ def rollout_report(kind, workload, records, revision, state, now):
             seconds = max(int((now - parse_time(updated_at)).total_seconds()), 0)
         except ValueError:
             seconds = None
-    return dict(kind=kind, name=_meta(workload).get("name"), revision=revision, previous_revision=older[-1] if older else None,
+    return dict(kind=kind, name=metadata_of(workload).get("name"), revision=revision, previous_revision=older[-1] if older else None,
                 images=template_images(workload_template(workload)), updated_at=updated_at, seconds_since_update=seconds, state=state)
 
 
@@ -605,7 +561,7 @@ def pods_table(reports):
 
 
 def event_time(event):
-    return event.get("lastTimestamp") or event.get("eventTime") or _meta(event).get("creationTimestamp") or ""
+    return event.get("lastTimestamp") or event.get("eventTime") or metadata_of(event).get("creationTimestamp") or ""
 
 
 def events_table(events):
@@ -641,7 +597,7 @@ def _state_text(state):
 
 def describe_pod(pod, events=()):
     """kubectl describe pod, of a redacted pod: what the runbooks grep for (state, last state, OOMKilled, Evicted, events)."""
-    meta, spec, status = _meta(pod), pod.get("spec") or {}, pod.get("status") or {}
+    meta, spec, status = metadata_of(pod), pod.get("spec") or {}, pod.get("status") or {}
     lines = [
         "Name:         {0}".format(meta.get("name")),
         "Namespace:    {0}".format(meta.get("namespace")),
@@ -758,63 +714,60 @@ def _check_namespace(client, namespace, notes):
         notes.append("namespace {0}: {1}".format(namespace, api_error_text(error)))
 
 
+def pod_revision_flags(kind, workload, owned, records, pods):
+    """{pod name: (revision, current)} of the workload's pods that belong to one of its revisions.
+
+    The revision from rollout.pod_revisions(); current when it is the workload's current revision, or
+    when that cannot be told yet (no revision has the workload's template).
+    """
+    numbers = pod_revisions(kind, workload, owned, records)
+    revision = current_revision(workload, records)
+    known = current_record(workload, records) is not None
+    flags = {}
+    for pod in pods:
+        number = revision_of_pod(kind, pod, numbers)
+        if number is not None:
+            flags[metadata_of(pod).get("name")] = (number, not known or number == revision)
+    return flags
+
+
 def _read_named(client, kind, namespace, name, now):
-    """(workload, owned, pods, revisions, rollout, history) of a named workload."""
-    what = "{0} {1}/{2}".format(kind.lower(), namespace, name)
-    if kind == "DeploymentConfig":
-        try:
-            resource = client.resource(kind, OPENSHIFT_API_VERSION)
-            workload = client.get(resource, name=name, namespace=namespace)
-        except Exception as error:  # pylint: disable=broad-exception-caught
-            raise RunbookError("read", what, api_error_text(error)) from error
-        workload = workload.to_dict() if hasattr(workload, "to_dict") else workload
-        owned = _list(client, "ReplicationController", "v1", what, namespace=namespace, label_selector="{0}={1}".format(DC_NAME, name))
-        owned = [rc for rc in owned if (_meta(rc).get("annotations") or {}).get(DC_NAME) == name]
-        pods = _list(client, "Pod", "v1", what, namespace=namespace, label_selector="{0}={1}".format(DC_POD_LABEL, name))
-        records = dc_history(workload, owned)
-        revision = (workload.get("status") or {}).get("latestVersion")
-        by_rc = dict((r["name"], r["revision"]) for r in records)
-        revisions = {}
-        for pod in pods:
-            rc = next((ref.get("name") for ref in _meta(pod).get("ownerReferences") or [] if ref.get("kind") == "ReplicationController"), None)
-            number = by_rc.get(rc)
-            revisions[_meta(pod).get("name")] = (number, number is None or number == revision)
-        state = dc_state(workload, records)
-    else:
-        workload = read_workload(client, kind, namespace, name)
-        owned = read_owned(client, kind, workload)
-        pods = read_pods(client, kind, workload, owned)
-        records = build_history(kind, workload, owned)
-        revision = current_revision(workload, records)
-        numbers = pod_revisions(kind, workload, owned, records)
-        current = current_record(workload, records)
-        revisions = {}
-        for pod in pods:
-            number = revision_of_pod(kind, pod, numbers)
-            revisions[_meta(pod).get("name")] = (number, number is None or current is None or number == revision)
-        state = evaluate_rollout(kind, workload, owned, pods)["state"]
+    """(workload, owned, pods, revisions, rollout, history) of a named workload, as k8s_rollout_info reads it."""
+    workload = read_workload(client, kind, namespace, name)
+    owned = read_owned(client, kind, workload)
+    pods = read_pods(client, kind, workload, owned)
+    records = build_history(kind, workload, owned)
+    revision = current_revision(workload, records)
+    revisions = pod_revision_flags(kind, workload, owned, records, pods)
+    state = evaluate_rollout(kind, workload, owned, pods)["state"]
     rollout = rollout_report(kind, workload, records, revision, state, now)
     return workload, owned, pods, revisions, rollout, public_history(records, revision)
 
 
-def _revisions_in_namespace(client, namespace, pods, notes):
-    """{pod name: (revision, current)} for pods of Deployments, from their ReplicaSets; others (None, True)."""
-    replicasets = _optional(notes, "ReplicaSets (for pod revisions)",
-                            lambda: _list(client, "ReplicaSet", API_VERSION, "namespace " + namespace, namespace=namespace), [])
-    deployments = _optional(notes, "Deployments (for pod revisions)",
-                            lambda: _list(client, "Deployment", API_VERSION, "namespace " + namespace, namespace=namespace), [])
-    announced = dict((_meta(d).get("uid"), _int((_meta(d).get("annotations") or {}).get("deployment.kubernetes.io/revision")))
-                     for d in deployments)
-    by_uid = {}
-    for rs in replicasets:
-        number = _int((_meta(rs).get("annotations") or {}).get("deployment.kubernetes.io/revision"))
-        owner = next((r.get("uid") for r in _meta(rs).get("ownerReferences") or [] if r.get("controller")), None)
-        by_uid[_meta(rs).get("uid")] = (number, owner not in announced or announced[owner] is None or announced[owner] == number)
-    revisions = {}
-    for pod in pods:
-        ref = next((r.get("uid") for r in _meta(pod).get("ownerReferences") or [] if r.get("controller")), None)
-        revisions[_meta(pod).get("name")] = by_uid.get(ref, (None, True))
-    return revisions
+# The workloads whose pods the namespace snapshot tags with a revision: (kind, its API, what owns the pods, that API).
+REVISIONED = (("Deployment", API_VERSION, "ReplicaSet", API_VERSION),
+              (DEPLOYMENT_CONFIG, OPENSHIFT_API_VERSION, "ReplicationController", "v1"))
+
+
+def revisions_in_namespace(client, namespace, pods, notes):
+    """{pod name: (revision, current)} for pods of Deployments and DeploymentConfigs, from their ReplicaSets and ReplicationControllers; others (None, True).
+
+    A kind is read only when a pod is owned by a ReplicaSet or a ReplicationController: a cluster
+    without DeploymentConfigs is not asked for them.
+    """
+    what = "namespace " + namespace
+    owners = set((controller_owner(p) or {}).get("kind") for p in pods)
+    flags = {}
+    for kind, api_version, owned_kind, owned_api_version in REVISIONED:
+        if owned_kind not in owners:
+            continue
+        owned = _optional(notes, "{0}s (for pod revisions)".format(owned_kind),
+                          functools.partial(_list, client, owned_kind, owned_api_version, what, namespace=namespace), [])
+        workloads = _optional(notes, "{0}s (for pod revisions)".format(kind),
+                              functools.partial(_list, client, kind, api_version, what, namespace=namespace), [])
+        for workload in workloads:
+            flags.update(pod_revision_flags(kind, workload, owned, build_history(kind, workload, owned), pods))
+    return dict((metadata_of(p).get("name"), flags.get(metadata_of(p).get("name"), (None, True))) for p in pods)
 
 
 def _read_log(core, namespace, pod, container, previous, tail_lines):
@@ -840,8 +793,8 @@ def wants_previous_log(cstatus):
 def collect_logs(core, namespace, pods, tail_lines):
     """{relative file name: text}: each container's current log and, after a restart, its previous one."""
     logs = {}
-    for pod in sorted(pods, key=lambda p: _meta(p).get("name") or ""):
-        name = _meta(pod).get("name")
+    for pod in sorted(pods, key=lambda p: metadata_of(p).get("name") or ""):
+        name = metadata_of(pod).get("name")
         status = pod.get("status") or {}
         statuses = dict((c.get("name"), c) for c in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []))
         spec = pod.get("spec") or {}
@@ -875,9 +828,9 @@ def collect(client, namespace, now, kind="Deployment", name=None, label_selector
         if selector:
             params["label_selector"] = selector
         pods = _list(client, "Pod", "v1", what, **params)
-        revisions = _revisions_in_namespace(client, namespace, pods, notes)
+        revisions = revisions_in_namespace(client, namespace, pods, notes)
         scope = "namespace {0}{1}".format(namespace, " pods " + selector if selector else "")
-    pods = sorted(pods, key=lambda p: _meta(p).get("name") or "")
+    pods = sorted(pods, key=lambda p: metadata_of(p).get("name") or "")
 
     events = _optional(notes, "events", lambda: _list(client, "Event", "v1", what, namespace=namespace), [])
     events = sorted(events, key=event_time, reverse=True)
@@ -907,7 +860,7 @@ def collect(client, namespace, now, kind="Deployment", name=None, label_selector
     logs = collect_logs(core, namespace, pods, log_tail_lines)
 
     secret_values = sensitive_values(pods + ([workload] if workload else []))
-    reports = [pod_report(p, *revisions.get(_meta(p).get("name"), (None, True))) for p in pods]
+    reports = [pod_report(p, *revisions.get(metadata_of(p).get("name"), (None, True))) for p in pods]
     return dict(
         scope=scope,
         collected_at=now.strftime("%Y-%m-%dT%H:%M:%SZ"),
@@ -918,7 +871,7 @@ def collect(client, namespace, now, kind="Deployment", name=None, label_selector
         pods=reports, raw_pods=[redact_object(p) for p in pods],
         workload=redact_object(workload) if workload else None,
         events=events,
-        nodes=[node_summary(n, _meta(n).get("name") in hosting) for n in sorted(nodes, key=lambda n: _meta(n).get("name") or "")]
+        nodes=[node_summary(n, metadata_of(n).get("name") in hosting) for n in sorted(nodes, key=lambda n: metadata_of(n).get("name") or "")]
         if nodes is not None else None,
         hpa=hpa, usage=usage, logs=logs, not_collected=notes, secret_values=secret_values,
     )
@@ -966,7 +919,7 @@ def evidence_files(snapshot):
         files["history.json"] = _dump(dict(rollout=snapshot["rollout"], history=snapshot["history"]))
         files["workload.json"] = _dump(snapshot["workload"])
     for pod in snapshot["raw_pods"]:
-        name = _meta(pod).get("name")
+        name = metadata_of(pod).get("name")
         files["describe/{0}.txt".format(name)] = describe_pod(pod, pod_events.get(name, []))
     files.update(snapshot["logs"])
     values = snapshot.get("secret_values") or ()

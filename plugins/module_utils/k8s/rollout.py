@@ -113,12 +113,12 @@ def describe(kind, namespace, name):
     return "{0} {1}/{2}".format(kind.lower(), namespace, name)
 
 
-def _meta(obj):
+def metadata_of(obj):
     return (obj or {}).get("metadata") or {}
 
 
 def _annotations(obj):
-    return _meta(obj).get("annotations") or {}
+    return metadata_of(obj).get("annotations") or {}
 
 
 def _int(value):
@@ -130,8 +130,8 @@ def _int(value):
 
 def owned_by(obj, owner):
     """Whether owner is the controller of obj (ownerReferences, by uid)."""
-    uid = _meta(owner).get("uid")
-    return any(ref.get("controller") and ref.get("uid") == uid for ref in _meta(obj).get("ownerReferences") or [])
+    uid = metadata_of(owner).get("uid")
+    return any(ref.get("controller") and ref.get("uid") == uid for ref in metadata_of(obj).get("ownerReferences") or [])
 
 
 def parse_time(value):
@@ -227,8 +227,8 @@ def _record(revision, former, obj, template, annotations):
     return dict(
         revision=revision,
         former_revisions=former,
-        name=_meta(obj).get("name"),
-        created=_meta(obj).get("creationTimestamp"),
+        name=metadata_of(obj).get("name"),
+        created=metadata_of(obj).get("creationTimestamp"),
         change_cause=annotations.get(CHANGE_CAUSE),
         images=template_images(template),
         template=template,
@@ -316,8 +316,8 @@ def owned_by_dc(rc, dc):
     """Whether a ReplicationController is a version of the DeploymentConfig: its controller, else (no owner) its name annotation."""
     if owned_by(rc, dc):
         return True
-    refs = [ref for ref in _meta(rc).get("ownerReferences") or [] if ref.get("controller")]
-    return not refs and _annotations(rc).get(DC_NAME) == _meta(dc).get("name")
+    refs = [ref for ref in metadata_of(rc).get("ownerReferences") or [] if ref.get("controller")]
+    return not refs and _annotations(rc).get(DC_NAME) == metadata_of(dc).get("name")
 
 
 def deploymentconfig_history(dc, rcs):
@@ -571,7 +571,7 @@ def rollback_patch(kind, workload, target, source, resume=False):
         labels = (template.get("metadata") or {}).get("labels") or {}
         labels.pop(HASH_LABEL, None)
         ops = [{"op": "replace", "path": "/spec/template", "value": template}]
-        if not _meta(workload).get("annotations"):
+        if not metadata_of(workload).get("annotations"):
             ops.append({"op": "add", "path": "/metadata/annotations", "value": to_set})
         else:
             ops.extend({"op": "add", "path": "/metadata/annotations/" + _pointer(k), "value": v} for k, v in sorted(to_set.items()))
@@ -622,7 +622,7 @@ def deploymentconfig_rollback_patch(dc, target, source, resume=False):
     annotations = _annotations(dc)
     to_set, to_remove = rollback_annotations(DEPLOYMENT_CONFIG, annotations, target, source)
     ops = [{"op": "replace", "path": "/spec/template", "value": copy.deepcopy(target["template"])}]
-    if not _meta(dc).get("annotations"):
+    if not metadata_of(dc).get("annotations"):
         ops.append({"op": "add", "path": "/metadata/annotations", "value": to_set})
     else:
         ops.extend({"op": "add", "path": "/metadata/annotations/" + _pointer(k), "value": v} for k, v in sorted(to_set.items()))
@@ -659,7 +659,7 @@ def _plan(kind, workload, records, what):
 def plan_rollback(kind, workload, records, to_revision=None, image=None, resume=False, what=None):
     """The plan of a rollback: dict(changed, actions, patch_type, patch, from_revision, to_revision, images_before,
     images_after, change_cause). A paused Deployment is refused unless resume (which is then part of the change)."""
-    what = what or describe(kind, _meta(workload).get("namespace"), _meta(workload).get("name"))
+    what = what or describe(kind, metadata_of(workload).get("namespace"), metadata_of(workload).get("name"))
     check_paused(kind, workload, resume, "roll back", what)
     choice = choose_target(workload, records, to_revision=to_revision, image=image, what=what)
     target = choice["target"]
@@ -739,7 +739,7 @@ def plan_deploymentconfig_restart(dc, records, now, restarted_after=None, resume
 
     restarted_at is the creation time of the latest version: now when one is to be made.
     """
-    what = what or describe(DEPLOYMENT_CONFIG, _meta(dc).get("namespace"), _meta(dc).get("name"))
+    what = what or describe(DEPLOYMENT_CONFIG, metadata_of(dc).get("namespace"), metadata_of(dc).get("name"))
     check_paused(DEPLOYMENT_CONFIG, dc, resume, "restart", what)
     plan = _plan(DEPLOYMENT_CONFIG, dc, records, what)
     latest = latest_version_record(dc, records)
@@ -759,7 +759,7 @@ def plan_deploymentconfig_restart(dc, records, now, restarted_after=None, resume
 
 def plan_restart(kind, workload, records, now, restarted_after=None, resume=False, what=None):
     """The plan of a restart (same keys as plan_rollback(), plus restarted_at)."""
-    what = what or describe(kind, _meta(workload).get("namespace"), _meta(workload).get("name"))
+    what = what or describe(kind, metadata_of(workload).get("namespace"), metadata_of(workload).get("name"))
     if kind == DEPLOYMENT_CONFIG:
         return plan_deploymentconfig_restart(workload, records, now, restarted_after=restarted_after, resume=resume, what=what)
     check_paused(kind, workload, resume, "restart", what)
@@ -811,7 +811,7 @@ def container_failure(status):
 def pod_failures(pods):
     """Failing containers of these pods, by pod name: [dict(pod, container, reason, message, exit_code, restart_count)]."""
     failures = []
-    for pod in sorted(pods, key=lambda p: _meta(p).get("name") or ""):
+    for pod in sorted(pods, key=lambda p: metadata_of(p).get("name") or ""):
         status = pod.get("status") or {}
         for cstatus in (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or []):
             found = container_failure(cstatus)
@@ -820,10 +820,10 @@ def pod_failures(pods):
             reason, detail = found
             terminated = ((cstatus.get("state") or {}).get("terminated")) or ((cstatus.get("lastState") or {}).get("terminated")) or {}
             failures.append(dict(
-                pod=_meta(pod).get("name"),
+                pod=metadata_of(pod).get("name"),
                 container=cstatus.get("name"),
                 reason=reason,
-                message="pod {0} container {1}: {2}".format(_meta(pod).get("name"), cstatus.get("name"), detail),
+                message="pod {0} container {1}: {2}".format(metadata_of(pod).get("name"), cstatus.get("name"), detail),
                 exit_code=terminated.get("exitCode"),
                 restart_count=int(cstatus.get("restartCount") or 0),
             ))
@@ -839,10 +839,10 @@ def _failed_from_pods(failures, what):
 
 
 def _live(pods):
-    return [p for p in pods if not _meta(p).get("deletionTimestamp")]
+    return [p for p in pods if not metadata_of(p).get("deletionTimestamp")]
 
 
-def _condition(obj, kind):
+def condition_of(obj, kind):
     return next((c for c in ((obj.get("status") or {}).get("conditions") or []) if c.get("type") == kind), {})
 
 
@@ -852,7 +852,7 @@ def _replicas(obj):
 
 
 def _observed(obj):
-    gen = int(_meta(obj).get("generation") or 0)
+    gen = int(metadata_of(obj).get("generation") or 0)
     return int((obj.get("status") or {}).get("observedGeneration") or 0) >= gen
 
 
@@ -860,7 +860,7 @@ def new_replicaset(deployment, replicasets):
     """The ReplicaSet of the Deployment's template (the oldest if several, as the controller picks)."""
     template = workload_template(deployment)
     owned = [rs for rs in replicasets if owned_by(rs, deployment) and templates_equal((rs.get("spec") or {}).get("template"), template)]
-    owned.sort(key=lambda rs: (_meta(rs).get("creationTimestamp") or "", _meta(rs).get("name") or ""))
+    owned.sort(key=lambda rs: (metadata_of(rs).get("creationTimestamp") or "", metadata_of(rs).get("name") or ""))
     return owned[0] if owned else None
 
 
@@ -868,7 +868,7 @@ def _evaluate_deployment(d, replicasets, pods, what):
     if not _observed(d):
         return _status(PROGRESSING, "Waiting for deployment spec update to be observed...")
     status = d.get("status") or {}
-    progressing = _condition(d, "Progressing")
+    progressing = condition_of(d, "Progressing")
     if progressing.get("reason") == PROGRESS_DEADLINE_EXCEEDED:
         return _status(FAILED, "{0} exceeded its progress deadline: {1}".format(what, progressing.get("message") or ""), PROGRESS_DEADLINE_EXCEEDED)
     wanted = _replicas(d)
@@ -916,7 +916,7 @@ def _evaluate_statefulset(s, pods, what):
     if waiting is None:
         return _status(COMPLETE, "{0} rolled out: {1} pods at revision {2}".format(what, updated or wanted, status.get("updateRevision")))
     update = status.get("updateRevision")
-    new_pods = [p for p in _live(pods) if owned_by(p, s) and (_meta(p).get("labels") or {}).get(REVISION_HASH_LABEL) == update]
+    new_pods = [p for p in _live(pods) if owned_by(p, s) and (metadata_of(p).get("labels") or {}).get(REVISION_HASH_LABEL) == update]
     failures = pod_failures(new_pods)
     if failures:
         return _failed_from_pods(failures, what)
@@ -941,10 +941,10 @@ def _evaluate_daemonset(ds, controller_revisions, pods, what):
         return _status(COMPLETE, "{0} successfully rolled out".format(what))
     template = workload_template(ds)
     hashes = set(
-        (_meta(cr).get("labels") or {}).get(REVISION_HASH_LABEL)
+        (metadata_of(cr).get("labels") or {}).get(REVISION_HASH_LABEL)
         for cr in controller_revisions if owned_by(cr, ds) and templates_equal(revision_template(cr), template)
     ) - set([None])
-    new_pods = [p for p in _live(pods) if owned_by(p, ds) and (_meta(p).get("labels") or {}).get(REVISION_HASH_LABEL) in hashes]
+    new_pods = [p for p in _live(pods) if owned_by(p, ds) and (metadata_of(p).get("labels") or {}).get(REVISION_HASH_LABEL) in hashes]
     failures = pod_failures(new_pods)
     if failures:
         return _failed_from_pods(failures, what)
@@ -970,7 +970,7 @@ def _evaluate_deploymentconfig(dc, rcs, pods, what):
         if latest_version == 0 and not has_config_change_trigger(dc):
             return _status(COMPLETE, "{0} has no version yet: it has no ConfigChange trigger and was never deployed".format(what))
         return _status(PROGRESSING, "Waiting for version {0} of {1} to be created...".format(latest_version or 1, what))
-    name = _meta(rc).get("name")
+    name = metadata_of(rc).get("name")
     annotations = _annotations(rc)
     phase = annotations.get(DC_PHASE, "New")
     if phase == DC_COMPLETE:
@@ -979,7 +979,7 @@ def _evaluate_deploymentconfig(dc, rcs, pods, what):
         cause = annotations.get(DC_STATUS_REASON)
         if annotations.get(DC_CANCELLED) == "true":
             cause = "cancelled" + (": " + cause if cause else "")
-        progressing = _condition(dc, "Progressing")
+        progressing = condition_of(dc, "Progressing")
         detail = "; ".join(part for part in (cause, progressing.get("message")) if part)
         return _status(FAILED, 'version {0} of {1} (replication controller "{2}") failed{3}'.format(
             latest_version, what, name, ": " + detail if detail else ""), DEPLOYMENT_CONFIG_FAILED)
@@ -1013,7 +1013,7 @@ def evaluate_rollout(kind, workload, owned, pods, what=None):
     Only pods of the new revision count, and only while the rollout is unfinished: an old
     OOM kill of a pod that has recovered does not fail a complete rollout.
     """
-    what = what or describe(kind, _meta(workload).get("namespace"), _meta(workload).get("name"))
+    what = what or describe(kind, metadata_of(workload).get("namespace"), metadata_of(workload).get("name"))
     if kind == "Deployment":
         return _evaluate_deployment(workload, owned, pods, what)
     if kind == "StatefulSet":
@@ -1068,12 +1068,12 @@ def pod_summary(pod, revision=None):
     statuses = (status.get("initContainerStatuses") or []) + (status.get("containerStatuses") or [])
     ready = any(c.get("type") == "Ready" and c.get("status") == "True" for c in status.get("conditions") or [])
     return dict(
-        name=_meta(pod).get("name"),
+        name=metadata_of(pod).get("name"),
         phase=status.get("phase"),
         ready=ready,
         node=(pod.get("spec") or {}).get("nodeName"),
         revision=revision,
-        created=_meta(pod).get("creationTimestamp"),
+        created=metadata_of(pod).get("creationTimestamp"),
         restarts=sum(int(c.get("restartCount") or 0) for c in statuses),
         reason=status.get("reason"),
         containers=[_container_summary(c) for c in statuses],
@@ -1084,40 +1084,40 @@ def pod_revisions(kind, workload, owned, records):
     """{pod owner uid or revision hash: revision number}, to tell which revision each pod runs."""
     by_name = dict((r["name"], r["revision"]) for r in records)
     if kind in ("Deployment", DEPLOYMENT_CONFIG):
-        return dict((_meta(rs).get("uid"), by_name.get(_meta(rs).get("name"))) for rs in owned if owned_by(rs, workload))
+        return dict((metadata_of(rs).get("uid"), by_name.get(metadata_of(rs).get("name"))) for rs in owned if owned_by(rs, workload))
     if kind == "StatefulSet":
         return dict((name, number) for name, number in by_name.items())
-    return dict(((_meta(cr).get("labels") or {}).get(REVISION_HASH_LABEL), by_name.get(_meta(cr).get("name"))) for cr in owned)
+    return dict(((metadata_of(cr).get("labels") or {}).get(REVISION_HASH_LABEL), by_name.get(metadata_of(cr).get("name"))) for cr in owned)
 
 
 def revision_of_pod(kind, pod, revisions):
     """The revision a pod belongs to, from pod_revisions()."""
     if kind in ("Deployment", DEPLOYMENT_CONFIG):
-        for ref in _meta(pod).get("ownerReferences") or []:
+        for ref in metadata_of(pod).get("ownerReferences") or []:
             if ref.get("controller") and ref.get("uid") in revisions:
                 return revisions[ref.get("uid")]
         return None
-    return revisions.get((_meta(pod).get("labels") or {}).get(REVISION_HASH_LABEL))
+    return revisions.get((metadata_of(pod).get("labels") or {}).get(REVISION_HASH_LABEL))
 
 
 def is_own_pod_name(kind, workload, owned, pod_name):
     """Whether a pod name (of a pod perhaps deleted since) is one the workload's controllers give their pods."""
-    name = _meta(workload).get("name")
+    name = metadata_of(workload).get("name")
     if kind == "StatefulSet":
         return re.match(r"^{0}-\d+$".format(re.escape(name)), pod_name) is not None
     if kind == "DaemonSet":
         return re.match(r"^{0}-[a-z0-9]{{5}}$".format(re.escape(name)), pod_name) is not None
     if kind == DEPLOYMENT_CONFIG:
-        return any(pod_name.startswith(_meta(rc).get("name") + "-") for rc in owned if owned_by_dc(rc, workload))
-    return any(pod_name.startswith(_meta(rs).get("name") + "-") for rs in owned if owned_by(rs, workload))
+        return any(pod_name.startswith(metadata_of(rc).get("name") + "-") for rc in owned if owned_by_dc(rc, workload))
+    return any(pod_name.startswith(metadata_of(rs).get("name") + "-") for rs in owned if owned_by(rs, workload))
 
 
 def warning_events(events, kind, workload, owned, pods, limit):
     """The Warning events of the workload, its ReplicaSets or ControllerRevisions and its pods, newest first, at most limit."""
-    uids = set([_meta(workload).get("uid")]) | set(_meta(o).get("uid") for o in owned) | set(_meta(p).get("uid") for p in pods)
+    uids = set([metadata_of(workload).get("uid")]) | set(metadata_of(o).get("uid") for o in owned) | set(metadata_of(p).get("uid") for p in pods)
     default_kind = {"Deployment": "ReplicaSet", DEPLOYMENT_CONFIG: "ReplicationController"}.get(kind, "ControllerRevision")
-    names = set((o.get("kind") or default_kind, _meta(o).get("name")) for o in owned)
-    names.add((kind, _meta(workload).get("name")))
+    names = set((o.get("kind") or default_kind, metadata_of(o).get("name")) for o in owned)
+    names.add((kind, metadata_of(workload).get("name")))
     selected = []
     for event in events:
         if event.get("type") != "Warning":
@@ -1128,7 +1128,7 @@ def warning_events(events, kind, workload, owned, pods, limit):
                 or (involved.get("kind") == "Pod" and is_own_pod_name(kind, workload, owned, involved.get("name") or "")))
         if not ours:
             continue
-        last = event.get("lastTimestamp") or event.get("eventTime") or _meta(event).get("creationTimestamp")
+        last = event.get("lastTimestamp") or event.get("eventTime") or metadata_of(event).get("creationTimestamp")
         selected.append(dict(
             type=event.get("type"),
             reason=event.get("reason"),
@@ -1151,7 +1151,7 @@ def hpa_summary(hpas, kind, name):
         spec = hpa.get("spec") or {}
         status = hpa.get("status") or {}
         return dict(
-            name=_meta(hpa).get("name"),
+            name=metadata_of(hpa).get("name"),
             min_replicas=spec.get("minReplicas", 1),
             max_replicas=spec.get("maxReplicas"),
             current_replicas=status.get("currentReplicas"),
@@ -1219,7 +1219,7 @@ def _list(client, kind, api_version, namespace, what, **params):
 
 def read_owned(client, kind, workload):
     """The ReplicaSets (Deployment), ReplicationControllers (DeploymentConfig) or ControllerRevisions (StatefulSet, DaemonSet) of the workload."""
-    namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
+    namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     what = describe(kind, namespace, name)
     if kind == DEPLOYMENT_CONFIG:
         items = _list(client, "ReplicationController", "v1", namespace, what, label_selector="{0}={1}".format(DC_NAME, name))
@@ -1232,7 +1232,7 @@ def read_owned(client, kind, workload):
 
 def read_pods(client, kind, workload, owned):
     """The pods of the workload: controlled by it (StatefulSet, DaemonSet) or by one of its ReplicaSets or ReplicationControllers."""
-    namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
+    namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     if kind == DEPLOYMENT_CONFIG:
         selector = "{0}={1}".format(DC_POD_LABEL, name)
     else:
@@ -1251,15 +1251,15 @@ def read_status(client, kind, namespace, name):
 
 
 def read_warning_events(client, kind, workload, owned, pods, limit):
-    namespace = _meta(workload).get("namespace")
-    what = describe(kind, namespace, _meta(workload).get("name"))
+    namespace = metadata_of(workload).get("namespace")
+    what = describe(kind, namespace, metadata_of(workload).get("name"))
     events = _list(client, "Event", "v1", namespace, what, field_selector="type=Warning")
     return warning_events(events, kind, workload, owned, pods, limit)
 
 
 def read_hpa(client, kind, workload):
     """hpa_summary() of the namespace's HorizontalPodAutoscalers; None when autoscaling/v2 is not served."""
-    namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
+    namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     try:
         resource = client.resource("HorizontalPodAutoscaler", "autoscaling/v2")
     except Exception:  # pylint: disable=broad-exception-caught
@@ -1271,7 +1271,7 @@ def read_hpa(client, kind, workload):
 
 def apply_patch(client, kind, workload, patch_type, body, action):
     """Patch the workload (server-side dry run in check mode, by the client layer); the object the API returns."""
-    namespace, name = _meta(workload).get("namespace"), _meta(workload).get("name")
+    namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     resource = _call("find the API of", kind, client.resource, kind, api_version_of(kind))
     return _to_dict(_call(action, describe(kind, namespace, name), client.patch, resource, body,
                           name=name, namespace=namespace, content_type=patch_type))
@@ -1298,7 +1298,7 @@ def instantiate_deploymentconfig(client, dc):
     POSTs a DeploymentRequest to the instantiate subresource; where that is not served, raises
     status.latestVersion through the status subresource. Not for check mode: instantiate has no dry run.
     """
-    namespace, name = _meta(dc).get("namespace"), _meta(dc).get("name")
+    namespace, name = metadata_of(dc).get("namespace"), metadata_of(dc).get("name")
     what = describe(DEPLOYMENT_CONFIG, namespace, name)
     resource = _call("find the API of", DEPLOYMENT_CONFIG, client.resource, DEPLOYMENT_CONFIG, OPENSHIFT_API_VERSION)
     body = dict(DEPLOYMENT_REQUEST, name=name)

@@ -18,6 +18,7 @@ import tarfile
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import diagnostics as d
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout
 
 NOW = datetime.datetime(2026, 1, 3, 10, 5, 0, tzinfo=datetime.timezone.utc)
 
@@ -211,18 +212,63 @@ def test_age_text(seconds, text):
     assert d.age_text(seconds) == text
 
 
-def test_deployment_config_history_and_failed_version():
-    dc = {"kind": "DeploymentConfig", "metadata": {"name": "api"}, "status": {"latestVersion": 2},
+def dc_objects():
+    """DeploymentConfig api at version 2 (failed), its ReplicationControllers api-1 (Complete) and api-2, a pod of each."""
+    dc = {"kind": "DeploymentConfig", "metadata": {"name": "api", "namespace": "shop", "uid": "uid-api"}, "status": {"latestVersion": 2},
           "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}}}
-    rcs = [{"metadata": {"name": "api-%d" % n, "creationTimestamp": "2026-01-03T0%d:00:00Z" % n,
-                         "annotations": {d.DC_NAME: "api", d.DC_VERSION: str(n), d.DC_PHASE: phase, d.DC_STATUS_REASON: "timed out"}},
+    rcs = [{"kind": "ReplicationController",
+            "metadata": {"name": "api-%d" % n, "uid": "uid-api-%d" % n, "creationTimestamp": "2026-01-03T0%d:00:00Z" % n,
+                         "ownerReferences": [{"kind": "DeploymentConfig", "name": "api", "uid": "uid-api", "controller": True}],
+                         "annotations": {rollout.DC_NAME: "api", rollout.DC_VERSION: str(n), rollout.DC_PHASE: phase,
+                                         rollout.DC_STATUS_REASON: "timed out"}},
             "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:%d" % n}]}}}}
            for n, phase in ((1, "Complete"), (2, "Failed"))]
-    records = d.dc_history(dc, rcs)
-    assert [(r["revision"], r["images"], r["phase"]) for r in records] == [(1, {"api": "api:1"}, "Complete"), (2, {"api": "api:2"}, "Failed")]
-    assert d.dc_state(dc, records) == "failed"
+    pods = [pod("api-%d-abcde" % n, owner="api-%d" % n) for n in (1, 2)]
+    for item in pods:
+        item["metadata"]["ownerReferences"][0]["kind"] = "ReplicationController"
+    return dc, rcs, pods
+
+
+def test_deployment_config_versions_tag_its_pods_and_a_failed_version_is_a_finding():
+    dc, rcs, pods = dc_objects()
+    records = rollout.build_history("DeploymentConfig", dc, rcs)
+    assert d.pod_revision_flags("DeploymentConfig", dc, rcs, records, pods) == {"api-1-abcde": (1, False), "api-2-abcde": (2, True)}
+    report = d.rollout_report("DeploymentConfig", dc, records, 2, "failed", NOW)
+    assert (report["revision"], report["previous_revision"], report["images"], report["updated_at"]) == (
+        2, 1, {"api": "api:2"}, "2026-01-03T02:00:00Z")
     assert d.workload_findings("DeploymentConfig", dc, rcs) == [d.finding("ProgressDeadlineExceeded", "deploymentconfig/api",
                                                                           "version 2 failed: timed out")]
+    rcs[1]["metadata"]["annotations"][rollout.DC_PHASE] = "Running"
+    assert d.workload_findings("DeploymentConfig", dc, rcs) == []
+
+
+def test_namespace_snapshot_tags_pods_of_deployments_and_deploymentconfigs():
+    dc, rcs, dc_pods = dc_objects()
+    deployment_ = dict(deployment(), metadata={"name": "web", "namespace": "shop", "uid": "uid-web",
+                                               "annotations": {rollout.REVISION: "2"}})
+    replicasets = [{"kind": "ReplicaSet", "metadata": {"name": "web-r%d" % n, "uid": "uid-web-r%d" % n,
+                                                       "annotations": {rollout.REVISION: str(n)},
+                                                       "ownerReferences": [{"kind": "Deployment", "uid": "uid-web", "controller": True}]},
+                    "spec": {"template": deployment_["spec"]["template"] if n == 2 else {"spec": {"containers": [{"name": "app"}]}}}}
+                   for n in (1, 2)]
+    pods = dc_pods + [pod("web-r1-x", owner="web-r1"), pod("web-r2-y"), pod("loner", owner="other")]
+    objects = {"ReplicaSet": replicasets, "Deployment": [deployment_], "ReplicationController": rcs, "DeploymentConfig": [dc]}
+
+    class Client:
+        def resource(self, kind, api_version):
+            return kind
+
+        def get(self, resource, **params):
+            return {"items": objects[resource]}
+
+    notes = []
+    assert d.revisions_in_namespace(Client(), "shop", pods, notes) == {
+        "api-1-abcde": (1, False), "api-2-abcde": (2, True), "web-r1-x": (1, False), "web-r2-y": (2, True), "loner": (None, True)}
+    assert notes == []
+    # Only ReplicaSet-owned pods: DeploymentConfigs are not asked for (a cluster without them would answer 404).
+    del objects["DeploymentConfig"]
+    assert d.revisions_in_namespace(Client(), "shop", pods[2:], notes)["web-r2-y"] == (2, True)
+    assert notes == []
 
 
 # -- redaction ----------------------------------------------------------------------------------------------

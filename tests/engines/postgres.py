@@ -126,8 +126,11 @@ class PostgresCluster:
         fresh = not (self.data_dir / "PG_VERSION").exists()
         if fresh:
             self._initdb(account)
+        # -p: a data directory created on an earlier run keeps that run's port in
+        # postgresql.conf; the port this object reports must be the one served.
         result = self._run(
-            [str(self._bin("pg_ctl")), "-D", str(self.data_dir), "-l", str(self.log_path), "-w", "-t", "60", "start"], account=account
+            [str(self._bin("pg_ctl")), "-D", str(self.data_dir), "-l", str(self.log_path), "-o", f"-p {self.port}", "-w", "-t", "60", "start"],
+            account=account,
         )
         if result.returncode != 0:
             raise RuntimeError(

@@ -8,10 +8,11 @@ on a badly provisioned machine looks green and proves nothing.
 from __future__ import annotations
 
 from collections.abc import Callable, Iterator
-from typing import TypeVar
+from typing import Any, TypeVar
 
 import pytest
 
+from .app_binding import AppBinding
 from .errors import EngineUnavailable
 from .kube import KubeTarget
 from .moto_server import MotoServer
@@ -110,3 +111,22 @@ def kube_target(tmp_path_factory: pytest.TempPathFactory) -> Iterator[KubeTarget
     target = _required(lambda: KubeTarget.discover(base_dir))
     yield target
     target.close()
+
+
+@pytest.fixture
+def bind_app(fresh_sample_app: SampleApp, kube_target: KubeTarget) -> Iterator[Callable[..., AppBinding]]:
+    """``bind_app(namespace, name, kind="Deployment", ingress=None)``: bind the sample app to a workload (see app_binding.py).
+
+    The app's knobs then follow the workload's pods; every binding stops after the
+    test and the app goes back to its defaults.
+    """
+    bindings: list[AppBinding] = []
+
+    def bind(namespace: str, name: str, **options: Any) -> AppBinding:
+        binding = AppBinding(fresh_sample_app, kube_target.kubeconfig, namespace, name, **options).start()
+        bindings.append(binding)
+        return binding
+
+    yield bind
+    for binding in bindings:
+        binding.stop()

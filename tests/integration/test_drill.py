@@ -19,21 +19,29 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     names = [event['event'] for event in events]
     assert names == ['sandbox up', 'release checkout v1 deployed', 'baseline healthy', 'release checkout v2 deployed',
                      'alert: high error rate', 'alert: pods crash-looping', 'diagnosis: connections exhausted',
-                     'rolled back checkout v2 to v1', 'recovered']
+                     'diagnosis: cluster findings', 'rolled back checkout v2 to v1', 'recovered']
     by_name = dict(zip(names, events))
     assert by_name['release checkout v1 deployed']['pods'] == 3
     assert by_name['alert: pods crash-looping']['restarts'] >= 1
+    # Recreate: every v1 pod is gone while v2 crash-loops, so the bound sample app fails every request.
+    assert by_name['alert: high error rate']['error_rate_percent'] > 5
     diagnosis = by_name['diagnosis: connections exhausted']
     assert diagnosis['utilization_percent'] >= 80 and diagnosis['idle_in_transaction'] >= 24
+    cluster = by_name['diagnosis: cluster findings']
+    assert 'CrashLoopBackOff' in cluster['reasons'] and cluster['revision'] == 2
+    assert cluster['summary'] and 'CrashLoopBackOff' in cluster['summary'][0]
     recovered = by_name['recovered']
     assert recovered['error_rate_percent'] < 1 and recovered['ready_pods'] == 3 and recovered['image'] == 'shop/checkout:v1'
     figures = sorted(incident.glob('db-connections-localhost-*.json'))
     assert len(figures) == 2  # during the incident and after recovery, each kept
-    [rollout_evidence] = incident.glob('checkout-rollout-*.json')
-    rollout = json.loads(rollout_evidence.read_text(encoding='utf-8'))
-    assert [entry['revision'] for entry in rollout['history']] == [1, 2]
-    crashing = [c for pod in rollout['pods'] if pod['revision'] == 2 for c in pod['containers']]
-    assert crashing and all(c['restart_count'] >= 1 and c['last_termination']['exit_code'] == 1 for c in crashing)
+    # Two snapshots: the diagnosis, and the one sre.runbooks.crash_loop takes before it decides.
+    snapshots = sorted((incident / 'cluster').iterdir())
+    assert len(snapshots) == 2
+    history = json.loads((snapshots[0] / 'history.json').read_text(encoding='utf-8'))['history']
+    assert [entry['revision'] for entry in history] == [1, 2]
+    previous_logs = list(snapshots[0].glob('logs/*.previous.log'))
+    assert previous_logs and all('FATAL' in path.read_text(encoding='utf-8') for path in previous_logs)
     assert SRE_PASSWORD not in proc.stdout
-    for path in incident.iterdir():
-        assert SRE_PASSWORD not in path.read_text(encoding='utf-8')
+    for path in incident.rglob('*'):
+        if path.is_file():
+            assert SRE_PASSWORD not in path.read_text(encoding='utf-8')

@@ -2,10 +2,15 @@
 
 The sandbox comes up (the kubesim Kubernetes cluster, PostgreSQL 15, the
 sample "checkout" app's metrics, Prometheus scraping them), checkout v1 is
-released to the cluster, then a bad release v2 crash-loops, leaks database
-connections and raises the error rate. The playbooks diagnose it and write
-evidence, sre.runbooks.rollback backs the release out, and the playbooks
-prove the recovery.
+released to the cluster, then a bad release v2 crash-loops (checkout is
+released with the Recreate strategy, so the service goes down) and leaks
+database connections. The sample app is bound to the checkout pods on the
+cluster (tests/engines/app_binding.py): its error rate and health follow the
+ready pods, so Prometheus, and the health gate, measure what the automation
+really did. The runbook playbooks diagnose it and write evidence,
+sre.runbooks.crash_loop picks the fix from the findings (a crash loop right
+after a deploy: roll back) and verifies it with the health gate, and the drill
+proves the recovery.
 The drill ends by printing the evidence and the timeline it wrote.
 
     python -m tests.sandbox.drill [--keep]      # the drill (--keep leaves the sandbox up)
@@ -25,6 +30,9 @@ import urllib.parse
 import urllib.request
 from pathlib import Path
 
+from tests.engines.app_binding import AppBinding
+from tests.engines.prometheus import JOB_NAME
+
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / 'playbooks'
 GOOD_IMAGE = 'shop/checkout:v1'
@@ -32,6 +40,20 @@ BAD_IMAGE = 'shop/checkout:v2-crashloop'  # kubesim crash-loops images tagged wi
 ERROR_RATE = 'sum(rate(http_requests_total{code=~"5.."}[15s])) / sum(rate(http_requests_total[15s]))'
 P95_LATENCY = 'histogram_quantile(0.95, sum(rate(http_request_duration_seconds_bucket[15s])) by (le))'
 LEAKED_SESSIONS = 24
+RATE_WINDOW = '15s'  # the runbooks' 5m windows, shortened so the drill takes a minute, not ten
+
+
+class RemoteApp:
+    """The sample app of the sandbox engines (another process), as AppBinding drives it: POST /control."""
+
+    def __init__(self, url):
+        self.url = url
+
+    def update(self, controls):
+        request = urllib.request.Request(self.url + '/control', data=json.dumps(controls).encode(),
+                                         headers={'Content-Type': 'application/json'}, method='POST')
+        with urllib.request.urlopen(request, timeout=10):
+            pass
 
 
 class Drill:
@@ -44,6 +66,7 @@ class Drill:
         self.engines = {}
         self.kubeconfig = ''
         self.leak = None
+        self.binding = None
 
     # -- narration and records ------------------------------------------------
 
@@ -80,6 +103,8 @@ class Drill:
 
     def sandbox_down(self):
         """Stop the sandbox engines."""
+        if self.binding:
+            self.binding.stop()
         subprocess.run([sys.executable, '-m', 'tests.engines', 'down', '--state-dir', str(self.state_dir)], cwd=REPO, check=False)
         subprocess.run([sys.executable, '-m', 'tests.sandbox.kubesim', 'stop', '--state-dir', str(self.state_dir / 'kubesim')], cwd=REPO, check=False)
 
@@ -103,13 +128,6 @@ class Drill:
                 return value
             time.sleep(1)
         raise SystemExit('timed out after %d s waiting for %s (last value %s)' % (timeout, what, value))
-
-    def set_app(self, **control):
-        """Change the sample app's behaviour through its control endpoint."""
-        request = urllib.request.Request(self.engines['sample_app']['url'] + '/control', data=json.dumps(control).encode(),
-                                         headers={'Content-Type': 'application/json'}, method='POST')
-        with urllib.request.urlopen(request, timeout=10):
-            pass
 
     # -- runbook playbooks ----------------------------------------------------
 
@@ -170,6 +188,13 @@ class Drill:
         newest = sorted(self.evidence_dir.glob('db-connections-localhost-*.json'))[-1]
         return json.loads(newest.read_text(encoding='utf-8'))
 
+    def findings(self):
+        """What the newest diagnostics snapshot found (its findings.json)."""
+        newest = sorted((self.evidence_dir / 'cluster').iterdir())[-1]
+        summary = [line[4:] for line in (newest / 'summary.txt').read_text(encoding='utf-8').splitlines() if line.startswith('  - ')]
+        return {'findings': json.loads((newest / 'findings.json').read_text(encoding='utf-8')), 'summary': summary,
+                'rollout': json.loads((newest / 'history.json').read_text(encoding='utf-8'))['rollout']}
+
     def save_metrics(self, name):
         """Keep Prometheus's view of the app as evidence."""
         metrics = {'error_rate': self.promql(ERROR_RATE), 'p95_latency_seconds': self.promql(P95_LATENCY)}
@@ -191,12 +216,13 @@ class Drill:
 
         self.step('2. checkout v1 is released; the runbook finds the database healthy')
         self.release(GOOD_IMAGE, wait=True)
+        self.binding = AppBinding(RemoteApp(self.engines['sample_app']['url']), self.kubeconfig, 'shop', 'checkout', interval=0.5).start()
         self.record('release checkout v1 deployed', image=GOOD_IMAGE, pods=len(self.pods()))
         if self.diagnose(fail_when_exhausted=True, evidence=False) != 0:
             raise SystemExit('the baseline diagnosis failed on a healthy sandbox')
         self.record('baseline healthy')
 
-        self.step('3. A bad release (checkout v2): its pods crash-loop, it leaks database connections, errors rise')
+        self.step('3. A bad release (checkout v2): its pods crash-loop, checkout is down, it leaks database connections')
         self.release(BAD_IMAGE, wait=False)
         conninfo = self.engines['postgres']['conninfo']
         # The app's credentials travel in the environment, never on a command line.
@@ -205,7 +231,6 @@ class Drill:
         self.leak = subprocess.Popen([sys.executable, '-m', 'tests.sandbox.drill', 'leak', str(LEAKED_SESSIONS)],
                                      cwd=REPO, env=leak_env, stdout=subprocess.PIPE, text=True)
         self.leak.stdout.readline()  # "holding N sessions"
-        self.set_app(error_rate=0.12, latency_seconds=0.8)
         self.record('release checkout v2 deployed', image=BAD_IMAGE)
         rate = self.wait_for(ERROR_RATE, lambda v: v > 0.05, 'the error rate to rise')
         self.record('alert: high error rate', error_rate_percent=round(rate * 100, 1))
@@ -214,8 +239,11 @@ class Drill:
 
         self.step('4. Diagnose: the database and the cluster, evidence written')
         self.diagnose(fail_when_exhausted=False)
-        if self.playbook(PLAYBOOKS / 'cluster_evidence.yml', {'kubeconfig': self.kubeconfig, 'evidence_dir': str(self.evidence_dir)}) != 0:
-            raise SystemExit('recording the pod evidence failed')
+        snapshot = {'kubeconfig': self.kubeconfig, 'diagnostics_namespace': 'shop', 'diagnostics_name': 'checkout',
+                    'diagnostics_dest': str(self.evidence_dir / 'cluster')}
+        if self.playbook('sre.runbooks.diagnose', snapshot) != 0:
+            raise SystemExit('the diagnostics snapshot failed (see above)')
+        findings = self.findings()
         figures = self.figures()
         metrics = self.save_metrics('during-incident')
         self.record('diagnosis: connections exhausted' if figures['exhausted'] else 'diagnosis: connections within limits',
@@ -224,16 +252,25 @@ class Drill:
                     by_database=figures['by_database'], error_rate_percent=round(metrics['error_rate'] * 100, 1))
         if not figures['exhausted']:
             raise SystemExit('the diagnosis did not find the connection leak it was staged to find')
+        self.record('diagnosis: cluster findings', summary=findings['summary'][:3],
+                    reasons=sorted({f['reason'] for f in findings['findings']}), revision=findings['rollout']['revision'],
+                    seconds_since_update=findings['rollout']['seconds_since_update'])
 
-        self.step('5. Recover: sre.runbooks.rollback backs out checkout v2')
-        rollback = {'kubeconfig': self.kubeconfig, 'rollback_name': 'checkout', 'rollback_namespace': 'shop'}
-        if self.playbook('sre.runbooks.rollback', rollback) != 0:
-            raise SystemExit('the rollback failed (see above)')
+        self.step('5. Recover: sre.runbooks.crash_loop picks the fix from the findings and gates the result')
+        recover = {
+            'kubeconfig': self.kubeconfig, 'workload_name': 'checkout', 'workload_namespace': 'shop',
+            'diagnostics_dest': str(self.evidence_dir / 'cluster'),
+            'health_gate_prometheus_url': self.engines['prometheus']['url'], 'health_gate_job': JOB_NAME,
+            'health_gate_rate_window': RATE_WINDOW, 'health_gate_wait_timeout': 90, 'health_gate_retry_interval': 5,
+            'health_gate_http_checks': [{'name': 'checkout /health', 'url': self.engines['sample_app']['url'] + '/health'}],
+        }
+        if self.playbook('sre.runbooks.crash_loop', recover) != 0:
+            raise SystemExit('the crash loop was not fixed (see above)')
+        # The leaking sessions belonged to the v2 pods, gone with them.
         self.leak.send_signal(signal.SIGTERM)
         self.leak.wait(timeout=30)
-        self.set_app(error_rate=0.0, latency_seconds=0.05)
-        self.record('rolled back checkout v2 to v1', playbook='sre.runbooks.rollback',
-                    reason='pods crash-looping; connection leak: %d%% of usable connections, %d idle in transaction'
+        self.record('rolled back checkout v2 to v1', playbook='sre.runbooks.crash_loop',
+                    reason='pods crash-looping right after the deploy; connection leak: %d%% of usable connections, %d idle in transaction'
                     % (figures['utilization_percent'], figures['idle_in_transaction']))
 
         self.step('6. Verify: all checkout pods ready on v1, connections within limits, error rate below 1%')
@@ -250,8 +287,13 @@ class Drill:
                     error_rate_percent=round(rate * 100, 2))
 
         self.step('7. Evidence and timeline written by this run (%s)' % self.evidence_dir)
-        for path in sorted(self.evidence_dir.iterdir()):
-            print('   %-48s %6d bytes' % (path.name, path.stat().st_size))
+        for path in sorted(p for p in self.evidence_dir.iterdir() if p.is_file()):
+            print('   %-48s %7d bytes' % (path.name, path.stat().st_size))
+        for snapshot in sorted((self.evidence_dir / 'cluster').iterdir()):
+            files = [p for p in snapshot.rglob('*') if p.is_file()]
+            kinds = ', '.join(sorted({p.relative_to(snapshot).parts[0] for p in files}))
+            size = sum(p.stat().st_size for p in files)
+            print('   %-48s %7d bytes in %d files (%s)' % (snapshot.relative_to(self.evidence_dir), size, len(files), kinds))
         print()
         for line in self.timeline_path.read_text(encoding='utf-8').splitlines():
             entry = json.loads(line)

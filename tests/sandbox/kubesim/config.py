@@ -17,6 +17,12 @@ FAULT_ANNOTATION = 'kubesim.io/fault'
 MEMORY_USAGE_ANNOTATION = 'kubesim.io/memory-usage'
 # CPU a container uses (e.g. "250m"), for metrics.k8s.io.
 CPU_USAGE_ANNOTATION = 'kubesim.io/cpu-usage'
+# A memory leak: memory the container adds per second of uptime (e.g. "20Mi"), on top of kubesim.io/memory-usage.
+# Above its memory limit the container is OOMKilled; a restart (of the container or the pod) starts it from the bottom again.
+MEMORY_LEAK_ANNOTATION = 'kubesim.io/memory-leak'
+# A load shared by the pods of one controller (e.g. "2" cores): each running pod of the same owner that carries the
+# annotation uses load / their number of CPU in metrics.k8s.io, so scaling out lowers every pod's CPU.
+CPU_LOAD_ANNOTATION = 'kubesim.io/cpu-load'
 
 
 @dataclasses.dataclass

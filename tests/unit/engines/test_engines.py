@@ -87,6 +87,21 @@ def test_wal_archiving(pg_archive_cluster: PostgresCluster) -> None:
     assert archived.stat().st_size == WAL_SEGMENT_BYTES
 
 
+def test_existing_data_directory_is_served_on_the_new_port(tmp_path: Path) -> None:
+    """make demo reuses the sandbox's data directory: a later start on another port must serve that port."""
+    first = PostgresCluster(tmp_path / "pg").start()
+    try:
+        first_port = first.port
+    finally:
+        first.stop()
+    second = PostgresCluster(tmp_path / "pg").start()
+    try:
+        assert second.port != first_port
+        assert second.psql("SELECT current_setting('port')").strip() == str(second.port)
+    finally:
+        second.stop()
+
+
 def test_missing_postgres_binaries_say_how_to_install(tmp_path: Path) -> None:
     with pytest.raises(EngineUnavailable) as info:
         PostgresCluster(tmp_path / "pg", bin_dir=tmp_path / "no-such-bin").start()

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 
-from ..config import FAULT_ANNOTATION, MEMORY_USAGE_ANNOTATION, POD_FAULTS
+from ..config import FAULT_ANNOTATION, MEMORY_LEAK_ANNOTATION, MEMORY_USAGE_ANNOTATION, POD_FAULTS
 from ..quantity import QuantityError, parse_memory
 from .common import Obj, container_resources
 from .defaults import image_tag
@@ -48,6 +48,37 @@ def memory_usage(pod: Obj, container: str) -> float | None:
         return parse_memory(value)
     except QuantityError:
         return None
+
+
+def memory_leak(pod: Obj, container: str) -> float | None:
+    """Bytes per second of uptime the container leaks (kubesim.io/memory-leak), or None."""
+    value = annotation_for(pod, MEMORY_LEAK_ANNOTATION, container)
+    if not value:
+        return None
+    try:
+        return parse_memory(value)
+    except QuantityError:
+        return None
+
+
+def leaked_memory(pod: Obj, container: str, uptime: float) -> float | None:
+    """The memory of a leaking container after `uptime` seconds: kubesim.io/memory-usage (or 0) plus the leak; None without a leak."""
+    rate = memory_leak(pod, container)
+    if rate is None:
+        return None
+    return (memory_usage(pod, container) or 0.0) + rate * max(uptime, 0.0)
+
+
+def leak_exhausted(pod: Obj, container: Obj, uptime: float) -> bool:
+    """Whether a leaking container has, after `uptime` seconds, grown above its memory limit (then it is OOMKilled)."""
+    usage = leaked_memory(pod, container.get('name', ''), uptime)
+    _requests, limits = container_resources(container)
+    if usage is None or not limits.get('memory'):
+        return False
+    try:
+        return usage > parse_memory(limits['memory'])
+    except QuantityError:
+        return False
 
 
 def container_fault(pod: Obj, container: Obj) -> str | None:

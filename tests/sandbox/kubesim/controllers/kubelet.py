@@ -13,6 +13,8 @@ Faults (see config.POD_FAULTS and faults.container_fault):
   oom          the same with OOMKilled / exit 137 (and an OOMKilling node event)
   never-ready  runs, never ready; an Unhealthy "Readiness probe failed" event every back-off period
   image-pull   ErrImagePull, then ImagePullBackOff, alternating every back-off period; the pod stays Pending
+A container with kubesim.io/memory-leak grows by that much a second of uptime and is
+OOMKilled once above its memory limit; it restarts from the bottom, leaking again.
 The CrashLoopBackOff message shows the real back-off (10s doubling to 5m0s)
 while the simulator waits config.crashloop_backoff_seconds.
 
@@ -31,7 +33,7 @@ from .. import errors
 from ..quantity import parse_memory
 from . import events
 from .common import (Controller, Obj, go_duration, is_active, name_of, parse_time, qos_class, stamp, write_status)
-from .faults import container_fault, container_id, image_id, image_size, normalized_image
+from .faults import container_fault, container_id, image_id, image_size, leak_exhausted, normalized_image
 from .placement import internal_ip, node_is_ready
 
 COMPONENT = 'kubelet'
@@ -317,6 +319,8 @@ class Kubelet(Controller):
             if now >= started + _crash_after(cfg):
                 return self._crash(pod, node, container, cs, memory, now, pending, oom=fault == 'oom')
             return cs
+        if fault is None and leak_exhausted(pod, container, now - started):
+            return self._crash(pod, node, container, cs, memory, now, pending, oom=True)
         if fault == 'never-ready':
             if mem.probe_at is None or now >= mem.probe_at:
                 if now >= started + float(cfg.pod_ready_seconds):

@@ -27,6 +27,7 @@ ROLLOUT_TIMEOUT = '90s'
 REVISION = 'deployment.kubernetes.io/revision'
 CHANGE_CAUSE = 'kubernetes.io/change-cause'
 LAST_APPLIED = 'kubectl.kubernetes.io/last-applied-configuration'
+FAILED_TASK = 2  # ansible-playbook's exit status when a task failed
 SIMULATOR_ONLY_REASON = 'needs kubesim fault injection (KUBECONFIG points at a real cluster)'
 
 
@@ -235,3 +236,22 @@ def written_state(obj):
     meta = obj['metadata']
     return {'generation': meta.get('generation'), 'labels': meta.get('labels'), 'annotations': meta.get('annotations'),
             'spec': obj.get('spec')}
+
+
+def deployment(kube, namespace, name='web'):
+    """Deployment `name` of `namespace`, as the API returns it."""
+    return kube.json('deployment', name, '-n', namespace)
+
+
+def apply_object(kube, namespace, obj):
+    """kubectl apply of one object given as a dict."""
+    kube.kubectl('apply', '-n', namespace, '-f', '-', input=json.dumps(obj))
+
+
+def hpa_settled(kube, namespace, replicas, name='web'):
+    """A wait_for predicate: HPA `name` has observed its current spec and wants `replicas`."""
+    def settled():
+        current = kube.json('hpa', name, '-n', namespace)
+        status = current.get('status', {})
+        return status.get('observedGeneration', 0) >= current['metadata']['generation'] and status.get('desiredReplicas') == replicas
+    return settled

@@ -15,20 +15,18 @@ from pathlib import Path
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import (
-    error_rate_query,
     label_matchers,
     latency_quantile_query,
 )
 from tests.engines import sample_app as sample_app_engine
 from tests.engines.ports import free_port
 from tests.engines.prometheus import JOB_NAME
+from tests.integration.gate import ERROR_RATE, RATE_WINDOW
 from tests.integration.runner import run_playbook
 
 PLAYBOOK = Path(__file__).parent / 'playbooks' / 'health_gate.yml'
 DECIDE_PLAYBOOK = Path(__file__).parent / 'playbooks' / 'health_gate_decide.yml'
 TASK = 'Check the service health'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
 P95_LATENCY = latency_quantile_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
 
 

@@ -10,8 +10,8 @@ nothing here asserts a duration.
 import json
 import secrets
 
-from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
-from tests.engines.prometheus import JOB_NAME
+from tests.integration.conftest import FAILED_TASK
+from tests.integration.gate import ERROR_RATE, gate_vars
 from tests.integration.runner import run_playbook
 
 PLAYBOOK = 'sre.runbooks.health_gate'
@@ -20,18 +20,6 @@ RECORD = 'Record the result of the gate'
 SUMMARY = 'Summarise the health gate'
 FAIL = 'Fail when the service is unhealthy'
 REFUSE = 'Refuse a gate configuration that cannot work'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
-FAILED_TASK = 2  # ansible-playbook's exit status when a task failed
-
-
-def gate_vars(app, prometheus, **overrides):
-    """The runbook presets on the sample app's job and its /health, with a short window."""
-    values = dict(health_gate_prometheus_url=prometheus.url, health_gate_job=JOB_NAME, health_gate_rate_window=RATE_WINDOW,
-                  health_gate_http_checks=[{'url': app.url + '/health', 'name': '/health'}],
-                  health_gate_wait_timeout=60, health_gate_retry_interval=2)
-    values.update(overrides)
-    return values
 
 
 def play(tmp_path, check=False, expect_rc=0, verbosity=0, **extra_vars):
@@ -51,7 +39,7 @@ def unhealthy(app, prometheus):
 def test_healthy_service_passes_in_check_mode_and_for_real(fresh_sample_app, prometheus, tmp_path):
     prometheus.wait_for_value(ERROR_RATE, lambda value: value < 0.001, 'the error rate back at 0')
     for check in (True, False):
-        run = play(tmp_path, check=check, **gate_vars(fresh_sample_app, prometheus))
+        run = play(tmp_path, check=check, **gate_vars(prometheus, fresh_sample_app, wait_timeout=60))
         gate = run.task(GATE)
         assert gate['passed'] is True, gate['summary']
         assert [c['name'] for c in gate['checks']] == ['error_rate', 'p95_latency', '/health']
@@ -68,7 +56,7 @@ def test_healthy_service_passes_in_check_mode_and_for_real(fresh_sample_app, pro
 
 def test_unhealthy_service_fails_with_the_measured_values(fresh_sample_app, prometheus, tmp_path):
     unhealthy(fresh_sample_app, prometheus)
-    run = play(tmp_path, expect_rc=FAILED_TASK, **gate_vars(fresh_sample_app, prometheus, health_gate_wait_timeout=0))
+    run = play(tmp_path, expect_rc=FAILED_TASK, **gate_vars(prometheus, fresh_sample_app, wait_timeout=0))
     gate = run.task(GATE)
     assert gate['passed'] is False
     assert gate['failed_checks'] == ['error_rate']
@@ -85,7 +73,7 @@ def test_unhealthy_service_fails_with_the_measured_values(fresh_sample_app, prom
 
 def test_with_fail_on_failure_false_the_result_is_only_recorded(fresh_sample_app, prometheus, tmp_path):
     unhealthy(fresh_sample_app, prometheus)
-    run = play(tmp_path, **gate_vars(fresh_sample_app, prometheus, health_gate_wait_timeout=0, health_gate_fail_on_failure=False))
+    run = play(tmp_path, **gate_vars(prometheus, fresh_sample_app, wait_timeout=0, health_gate_fail_on_failure=False))
     fact = recorded_fact(run)
     assert fact['passed'] is False
     assert fact['failed_checks'] == ['error_rate']
@@ -133,7 +121,7 @@ def test_no_token_or_header_appears_in_the_output_at_vvv(fresh_sample_app, prome
     token = 'tok-' + secrets.token_hex(12)
     tenant = 'tenant-' + secrets.token_hex(12)
     api_key = 'key-' + secrets.token_hex(12)
-    extra = gate_vars(fresh_sample_app, prometheus, health_gate_prometheus_token=token,
+    extra = gate_vars(prometheus, fresh_sample_app, wait_timeout=60, health_gate_prometheus_token=token,
                       health_gate_prometheus_headers={'X-Scope-OrgID': tenant},
                       health_gate_http_checks=[{'url': fresh_sample_app.url + '/health', 'name': '/health', 'headers': {'X-Api-Key': api_key}}])
     run = play(tmp_path, verbosity=3, **extra)

@@ -12,7 +12,7 @@ from pathlib import Path
 import pytest
 
 from tests.integration.runner import run_playbook
-from tests.integration.conftest import deploy, live_pods, pod_ready, rollout_status, simulator_only, wait_for, written_state
+from tests.integration.conftest import deploy, hpa_settled, live_pods, pod_ready, rollout_status, simulator_only, wait_for, written_state
 
 pytestmark = pytest.mark.kubernetes
 
@@ -165,11 +165,7 @@ def test_hpa_is_adjusted_so_the_new_count_holds(kube, namespace, tmp_path):
     assert scaled['hpa']['min_replicas_after'] == 6 and scaled['replicas_after'] == 6
 
     # The HPA has seen its new bounds and wants 6; several controller passes later the count still holds.
-    def hpa_settled():
-        current = kube.json('hpa', 'web', '-n', namespace)
-        status = current.get('status', {})
-        return status.get('observedGeneration', 0) >= current['metadata']['generation'] and status.get('desiredReplicas') == 6
-    wait_for(hpa_settled, 60, 'the HPA to observe minReplicas 6')
+    wait_for(hpa_settled(kube, namespace, 6), 60, 'the HPA to observe minReplicas 6')
     if kube.admin is not None:
         for _tick in range(5):
             kube.admin.tick()

@@ -10,9 +10,8 @@ import datetime
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
-from tests.engines.prometheus import JOB_NAME
-from tests.integration.conftest import deploy, live_pods, pod_ready, rollout_status, wait_for, written_state
+from tests.integration.conftest import FAILED_TASK, deploy, deployment, live_pods, pod_ready, rollout_status, wait_for, written_state
+from tests.integration.gate import ERROR_RATE, gate_vars
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -26,26 +25,12 @@ REFUSE_GATE = 'Refuse a gate configuration that cannot work'
 GATE = 'Gate the service health'
 UNHEALTHY = 'Fail when the service is unhealthy after the restart'
 RESTARTED_AT = 'kubectl.kubernetes.io/restartedAt'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
-FAILED_TASK = 2  # ansible-playbook's exit status when a task failed
 
 
 def play(kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
     """Run the playbook on deployment `web` of `namespace`; the kubeconfig as the playbook's `kubeconfig` variable."""
     extra_vars = dict(restart_name='web', restart_namespace=namespace, kubeconfig=str(kube.kubeconfig), **extra)
     return run_playbook(PLAYBOOK, tmp_path, extra_vars=extra_vars, check=check, env=kube.env, expect_rc=expect_rc)
-
-
-def gate_vars(prometheus, **overrides):
-    values = dict(health_gate_prometheus_url=prometheus.url, health_gate_job=JOB_NAME, health_gate_rate_window=RATE_WINDOW,
-                  health_gate_wait_timeout=30, health_gate_retry_interval=2)
-    values.update(overrides)
-    return values
-
-
-def web(kube, namespace):
-    return kube.json('deployment', 'web', '-n', namespace)
 
 
 def restarted_at(obj):
@@ -63,7 +48,7 @@ def all_new_and_ready(kube, namespace, old_names):
 
 def test_restart_in_check_mode_then_for_real(kube, namespace, tmp_path):
     deploy(kube, namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
     old_pods = pod_names(kube, namespace)
 
     checked = play(kube, tmp_path, namespace, check=True)
@@ -71,15 +56,15 @@ def test_restart_in_check_mode_then_for_real(kube, namespace, tmp_path):
     assert planned['changed'] is True
     assert checked.task(SUMMARY)['msg'][0] == 'deployment %s/web: would restart every pod (revision 1)' % namespace
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
-    assert written_state(web(kube, namespace)) == written_state(before)
-    assert restarted_at(web(kube, namespace)) is None
+    assert written_state(deployment(kube, namespace)) == written_state(before)
+    assert restarted_at(deployment(kube, namespace)) is None
 
     run = play(kube, tmp_path, namespace)
     done = run.task(RESTART)
     assert done['changed'] is True
     assert (done['from_revision'], done['revision']) == (1, 2)
     assert done['rollout']['state'] == 'complete'
-    after = web(kube, namespace)
+    after = deployment(kube, namespace)
     assert restarted_at(after) == done['restarted_at']
     assert after['metadata']['annotations']['deployment.kubernetes.io/revision'] == '2'
     assert run.task(SUMMARY)['msg'][0] == 'deployment %s/web: restarted every pod, revision 1 -> 2' % namespace
@@ -94,7 +79,7 @@ def test_restarted_after_makes_a_second_run_unchanged(kube, namespace, tmp_path)
 
     first = play(kube, tmp_path, namespace, restart_restarted_after=since)
     assert first.task(RESTART)['changed'] is True
-    restarted = web(kube, namespace)
+    restarted = deployment(kube, namespace)
     stamp = restarted_at(restarted)
     assert stamp is not None and stamp >= since
 
@@ -103,7 +88,7 @@ def test_restarted_after_makes_a_second_run_unchanged(kube, namespace, tmp_path)
     assert again.task(RESTART)['restarted_at'] == stamp
     assert again.task(SUMMARY)['msg'][0] == (
         'deployment %s/web: not restarted: its pods were last restarted at %s, after %s' % (namespace, stamp, since))
-    assert written_state(web(kube, namespace)) == written_state(restarted)
+    assert written_state(deployment(kube, namespace)) == written_state(restarted)
 
 
 def test_missing_workload_is_refused(kube, namespace, tmp_path):
@@ -117,22 +102,22 @@ def test_missing_workload_is_refused(kube, namespace, tmp_path):
 def test_paused_deployment_is_refused_before_anything_changes(kube, namespace, tmp_path):
     deploy(kube, namespace)
     kube.kubectl('rollout', 'pause', 'deployment/web', '-n', namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
     run = play(kube, tmp_path, namespace, expect_rc=FAILED_TASK)
     assert run.failed_tasks == [REFUSE_PLAN]
     msg = run.task(REFUSE_PLAN)['msg']
     assert msg.startswith('Refusing to restart: ') and 'paused' in msg and msg.endswith('Nothing was changed.')
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 def test_a_gate_that_cannot_work_is_refused_before_the_restart(kube, namespace, tmp_path):
     deploy(kube, namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
     run = play(kube, tmp_path, namespace, expect_rc=FAILED_TASK, health_gate_prometheus_url='prometheus:9090')
     assert run.failed_tasks == [REFUSE_GATE]
     assert 'health_gate_prometheus_url is not an http:// or https:// URL' in run.task(REFUSE_GATE)['msg']
     assert not [r for r in run.results if r['task'] == RESTART]
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 def test_gate_passes_after_the_restart_and_is_skipped_in_check_mode(kube, namespace, tmp_path, fresh_sample_app, prometheus):
@@ -164,7 +149,7 @@ def test_failed_gate_fails_the_restart_unless_told_otherwise(kube, namespace, tm
     assert msg.startswith('Restarted deployment %s/web, but the service is unhealthy: ' % namespace)
     assert gate['summary'] in msg
     # The restart itself is done.
-    assert restarted_at(web(kube, namespace)) == run.task(RESTART)['restarted_at']
+    assert restarted_at(deployment(kube, namespace)) == run.task(RESTART)['restarted_at']
 
     recorded = play(kube, tmp_path, namespace, **gate_vars(prometheus, health_gate_wait_timeout=0, health_gate_fail_on_failure=False))
     assert recorded.task(GATE)['passed'] is False

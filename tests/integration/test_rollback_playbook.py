@@ -13,9 +13,8 @@ import secrets
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
-from tests.engines.prometheus import JOB_NAME
-from tests.integration.conftest import deploy, history, live_pods, pod_ready, rollout_status, template_image, wait_for, written_state
+from tests.integration.conftest import deploy, deployment, history, live_pods, pod_ready, rollout_status, template_image, wait_for, written_state
+from tests.integration.gate import ERROR_RATE, gate_vars
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -28,26 +27,12 @@ REFUSE_TARGET = 'Refuse a rollback target that does not exist'
 REFUSE_WORKLOAD = 'Refuse a workload that cannot be read'
 SUMMARY = 'Summarise the rollback'
 BAD_IMAGE = 'nginx:1.26-crashloop'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
 
 
 def play(kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
     """Run the playbook on deployment `web` of `namespace`; the kubeconfig as the playbook's `kubeconfig` variable."""
     extra_vars = dict(rollback_name='web', rollback_namespace=namespace, kubeconfig=str(kube.kubeconfig), **extra)
     return run_playbook(PLAYBOOK, tmp_path, extra_vars=extra_vars, check=check, env=kube.env, expect_rc=expect_rc)
-
-
-def gate_vars(prometheus, **overrides):
-    """The Prometheus gate on the sample app's job, with a short window and a short wait."""
-    values = dict(health_gate_prometheus_url=prometheus.url, health_gate_job=JOB_NAME, health_gate_rate_window=RATE_WINDOW,
-                  health_gate_wait_timeout=30, health_gate_retry_interval=2)
-    values.update(overrides)
-    return values
-
-
-def web(kube, namespace):
-    return kube.json('deployment', 'web', '-n', namespace)
 
 
 def bad_release(kube, namespace):
@@ -69,7 +54,7 @@ def healthy_on(kube, namespace, image):
 
 def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, namespace, tmp_path):
     bad_release(kube, namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
     checked = play(kube, tmp_path, namespace, check=True)
     planned = checked.task(ROLLBACK)
@@ -79,7 +64,7 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
     assert checked.task('Record why the health gate did not run')['ansible_facts']['health_gate_result'] == {
         'passed': None, 'summary': 'no checks configured'}
-    unchanged = web(kube, namespace)
+    unchanged = deployment(kube, namespace)
     assert written_state(unchanged) == written_state(before)
     assert template_image(unchanged) == BAD_IMAGE
 
@@ -95,7 +80,7 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert 'rolled back from revision 2 to revision 1 (numbered 3 now)' in summary[0]
     assert summary[1] == "images before: {'nginx': '%s'}" % BAD_IMAGE
     assert summary[2] == "images after: {'nginx': 'nginx:1.25'}"
-    rolled_back = web(kube, namespace)
+    rolled_back = deployment(kube, namespace)
     assert template_image(rolled_back) == 'nginx:1.25'
     assert rolled_back['metadata']['annotations']['deployment.kubernetes.io/revision'] == '3'
     assert history(kube, namespace, 'deployment/web') == {2: 'deploy %s' % BAD_IMAGE, 3: 'deploy nginx:1.25'}
@@ -106,12 +91,12 @@ def test_bad_release_rolled_back_in_check_mode_then_for_real_then_again(kube, na
     assert again.changed is False
     assert again.task(ROLLBACK)['revision'] == 3
     assert 'already at the rollback target, revision 3' in again.task(SUMMARY)['msg'][0]
-    assert written_state(web(kube, namespace)) == written_state(rolled_back)
+    assert written_state(deployment(kube, namespace)) == written_state(rolled_back)
 
 
 def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tmp_path):
     bad_release(kube, namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
     run = play(kube, tmp_path, namespace, rollback_to_revision=7, expect_rc=2)
     assert run.failed_tasks == [REFUSE_TARGET]
@@ -119,7 +104,7 @@ def test_unknown_revision_is_refused_before_anything_changes(kube, namespace, tm
     msg = run.task(REFUSE_TARGET)['msg']
     assert msg == ('Refusing to roll back: Failed to roll back deployment %s/web: revision 7 not found; '
                    'available revisions: 1 (nginx:1.25), 2 (%s). Nothing was changed.' % (namespace, BAD_IMAGE))
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 def test_missing_workload_is_refused(kube, namespace, tmp_path):
@@ -140,7 +125,7 @@ def test_prometheus_gate_passes_on_a_healthy_service(kube, namespace, tmp_path, 
     assert [check['name'] for check in gate['checks']] == ['error_rate', 'p95_latency']
     assert gate['checks'][0]['query'] == ERROR_RATE
     assert run.task(SUMMARY)['msg'][-1] == 'gate: %s' % gate['summary']
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
 
 
 def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, fresh_sample_app, prometheus):
@@ -158,7 +143,7 @@ def test_failed_gate_stops_with_the_gate_summary(kube, namespace, tmp_path, fres
     assert gate['summary'] in msg
     assert 'rollback_on_gate_failure=stop' in msg
     # The rollback itself is left in place: the next step is a person's decision.
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
 
 
 def test_failed_gate_with_page_says_to_page_the_next_level(kube, namespace, tmp_path, fresh_sample_app, prometheus):
@@ -194,7 +179,7 @@ def test_failed_gate_with_further_rolls_back_one_more_revision(kube, namespace, 
     assert run.failed_tasks == [still]
     msg = run.task(still)['msg']
     assert 'give rollback_to_revision=1' in msg
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
 
 
 def test_gate_is_skipped_in_check_mode(kube, namespace, tmp_path, fresh_sample_app, prometheus):
@@ -203,18 +188,18 @@ def test_gate_is_skipped_in_check_mode(kube, namespace, tmp_path, fresh_sample_a
     assert checked.task(ROLLBACK)['changed'] is True
     assert not [r for r in checked.results if r['task'] == GATE]
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: skipped in check mode'
-    assert template_image(web(kube, namespace)) == BAD_IMAGE
+    assert template_image(deployment(kube, namespace)) == BAD_IMAGE
 
 
 def test_a_gate_that_cannot_work_is_refused_before_the_rollback(kube, namespace, tmp_path):
     bad_release(kube, namespace)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
     refuse = 'Refuse a gate configuration that cannot work'
     run = play(kube, tmp_path, namespace, expect_rc=2, health_gate_http_checks=[{'url': 'web.shop.svc/health'}])
     assert run.failed_tasks == [refuse]
     assert 'health_gate_http_checks: 1 check(s) without an http:// or https:// url' in run.task(refuse)['msg']
     assert not [r for r in run.results if r['task'] == ROLLBACK]
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 def test_no_prometheus_token_appears_in_the_output_at_vvv(kube, namespace, tmp_path, fresh_sample_app, prometheus):

@@ -8,13 +8,14 @@ bounds; the OOM fix by vertical scaling. What the role did is checked with
 kubectl, never only from its own result.
 """
 
-import json
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
 from tests.engines.prometheus import JOB_NAME
-from tests.integration.conftest import deploy, live_pods, pod_ready, rollout_status, simulator_only, wait_for, written_state
+from tests.integration.conftest import (
+    FAILED_TASK, apply_object, deploy, deployment, hpa_settled, live_pods, pod_ready, rollout_status, simulator_only, wait_for, written_state,
+)
+from tests.integration.gate import ERROR_RATE, RATE_WINDOW
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -26,23 +27,12 @@ SUMMARY = 'Summarise the scale'
 REFUSE = 'Refuse a scale that breaks a guard'
 REFUSE_INPUT = 'Refuse a scale without a target'
 GATE = 'Gate the service health'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
-FAILED_TASK = 2  # ansible-playbook's exit status when a task failed
 
 
 def play(kube, tmp_path, namespace, check=False, expect_rc=0, name='web', **extra):
     """Run the playbook on deployment `name` of `namespace`; the kubeconfig as the playbook's `kubeconfig` variable."""
     extra_vars = dict(scale_name=name, scale_namespace=namespace, kubeconfig=str(kube.kubeconfig), **extra)
     return run_playbook(PLAYBOOK, tmp_path, extra_vars=extra_vars, check=check, env=kube.env, expect_rc=expect_rc)
-
-
-def web(kube, namespace, name='web'):
-    return kube.json('deployment', name, '-n', namespace)
-
-
-def apply_json(kube, namespace, obj):
-    kube.kubectl('apply', '-n', namespace, '-f', '-', input=json.dumps(obj))
 
 
 def hpa(name, minimum, maximum):
@@ -65,7 +55,7 @@ def ready_count(kube, namespace, selector='app=web'):
 
 def test_scale_in_check_mode_then_for_real_then_unchanged(kube, namespace, tmp_path):
     deploy(kube, namespace, replicas=2)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
     checked = play(kube, tmp_path, namespace, check=True, scale_replicas=4)
     planned = checked.task(SCALE)
@@ -73,14 +63,14 @@ def test_scale_in_check_mode_then_for_real_then_unchanged(kube, namespace, tmp_p
     assert planned['actions'] == ['scale Deployment %s/web from 2 to 4 replicas' % namespace]
     assert checked.task(SUMMARY)['msg'][0] == 'Deployment %s/web: would go from 2 to 4 replicas' % namespace
     assert checked.task(SUMMARY)['msg'][-1] == 'gate: no checks configured'
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
     run = play(kube, tmp_path, namespace, scale_replicas=4)
     done = run.task(SCALE)
     assert (done['changed'], done['replicas_before'], done['replicas_after'], done['ready_replicas']) == (True, 2, 4, 4)
     assert run.task(SUMMARY)['msg'][0] == 'Deployment %s/web: from 2 to 4 replicas, 4 ready' % namespace
     assert run.task('Record the result of the scale')['ansible_facts']['scale_result']['replicas_after'] == 4
-    scaled = web(kube, namespace)
+    scaled = deployment(kube, namespace)
     assert scaled['spec']['replicas'] == 4
     rollout_status(kube, namespace, 'deployment/web')
     wait_for(lambda: ready_count(kube, namespace) == 4, 60, '4 ready pods')
@@ -88,12 +78,12 @@ def test_scale_in_check_mode_then_for_real_then_unchanged(kube, namespace, tmp_p
     again = play(kube, tmp_path, namespace, scale_replicas=4)
     assert again.changed is False
     assert again.task(SUMMARY)['msg'][0] == 'Deployment %s/web: already as asked, 4 replicas' % namespace
-    assert written_state(web(kube, namespace)) == written_state(scaled)
+    assert written_state(deployment(kube, namespace)) == written_state(scaled)
 
 
 def test_the_minimum_guard_refuses_and_clamps(kube, namespace, tmp_path):
     deploy(kube, namespace, replicas=3)
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
     refused = play(kube, tmp_path, namespace, expect_rc=FAILED_TASK, scale_replicas=1)
     assert refused.failed_tasks == [REFUSE]
@@ -102,7 +92,7 @@ def test_the_minimum_guard_refuses_and_clamps(kube, namespace, tmp_path):
     assert msg.startswith('Refusing to scale: Failed to scale Deployment %s/web: replicas 1 is below min_replicas 2' % namespace)
     assert msg.endswith('Nothing was changed.')
     assert not [r for r in refused.results if r['task'] == SCALE]
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
     # A relative change is clamped at the minimum instead: 3 - 5 stops at 2.
     clamped = play(kube, tmp_path, namespace, scale_change='-5')
@@ -110,7 +100,7 @@ def test_the_minimum_guard_refuses_and_clamps(kube, namespace, tmp_path):
     assert (done['replicas_requested'], done['replicas_after'], done['clamped']) == (-2, 2, True)
     assert clamped.task(SUMMARY)['msg'][0] == (
         'Deployment %s/web: from 3 to 2 replicas, 2 ready (asked for -2, clamped into 2..50)' % namespace)
-    assert web(kube, namespace)['spec']['replicas'] == 2
+    assert deployment(kube, namespace)['spec']['replicas'] == 2
     assert play(kube, tmp_path, namespace, scale_change='-5').changed is False
 
 
@@ -123,7 +113,7 @@ def test_replicas_and_change_together_or_neither_are_refused(kube, namespace, tm
     neither = play(kube, tmp_path, namespace, expect_rc=FAILED_TASK)
     assert neither.task(REFUSE_INPUT)['msg'] == (
         'Refusing to scale deployment %s/web: give scale_replicas, scale_change or scale_resources. Nothing was changed.' % namespace)
-    assert web(kube, namespace)['spec']['replicas'] == 2
+    assert deployment(kube, namespace)['spec']['replicas'] == 2
 
 
 def test_missing_workload_is_refused(kube, namespace, tmp_path):
@@ -135,7 +125,7 @@ def test_missing_workload_is_refused(kube, namespace, tmp_path):
 
 def test_hpa_owned_deployment_is_scaled_through_the_hpa_bounds(kube, namespace, tmp_path):
     deploy(kube, namespace, replicas=2)
-    apply_json(kube, namespace, hpa('web', 2, 4))
+    apply_object(kube, namespace, hpa('web', 2, 4))
     if kube.admin is not None:
         # Low load: left alone, the HPA would take any manual scale-up back down to its minimum.
         kube.admin.config(hpa_metrics={'%s/web' % namespace: 50})
@@ -145,24 +135,20 @@ def test_hpa_owned_deployment_is_scaled_through_the_hpa_bounds(kube, namespace, 
                                           'max_replicas_before': 4, 'max_replicas_after': 6}
     bounds = kube.json('hpa', 'web', '-n', namespace)['spec']
     assert (bounds['minReplicas'], bounds['maxReplicas']) == (2, 4)
-    assert web(kube, namespace)['spec']['replicas'] == 2
+    assert deployment(kube, namespace)['spec']['replicas'] == 2
 
     run = play(kube, tmp_path, namespace, scale_replicas=6)
     done = run.task(SCALE)
     assert done['changed'] is True and done['replicas_after'] == 6
     assert run.task(SUMMARY)['msg'][1] == 'hpa: web minReplicas 2 -> 6, maxReplicas 4 -> 6 (adjust)'
 
-    def hpa_settled():
-        current = kube.json('hpa', 'web', '-n', namespace)
-        status = current.get('status', {})
-        return status.get('observedGeneration', 0) >= current['metadata']['generation'] and status.get('desiredReplicas') == 6
-    wait_for(hpa_settled, 60, 'the HPA to observe its new bounds')
+    wait_for(hpa_settled(kube, namespace, 6), 60, 'the HPA to observe its new bounds')
     if kube.admin is not None:
         for _tick in range(5):
             kube.admin.tick()
     bounds = kube.json('hpa', 'web', '-n', namespace)['spec']
     assert (bounds['minReplicas'], bounds['maxReplicas']) == (6, 6)
-    assert web(kube, namespace)['spec']['replicas'] == 6
+    assert deployment(kube, namespace)['spec']['replicas'] == 6
     rollout_status(kube, namespace, 'deployment/web')
     wait_for(lambda: ready_count(kube, namespace) == 6, 60, '6 ready pods')
 
@@ -171,13 +157,13 @@ def test_hpa_owned_deployment_is_scaled_through_the_hpa_bounds(kube, namespace, 
 
 def test_hpa_policy_refuse_is_refused_in_the_precheck(kube, namespace, tmp_path):
     deploy(kube, namespace, replicas=2)
-    apply_json(kube, namespace, hpa('web', 2, 10))
+    apply_object(kube, namespace, hpa('web', 2, 10))
     run = play(kube, tmp_path, namespace, expect_rc=FAILED_TASK, scale_replicas=5, scale_hpa_policy='refuse')
     assert run.failed_tasks == [REFUSE]
     assert 'HorizontalPodAutoscaler web (minReplicas 2, maxReplicas 10) targets Deployment %s/web' % namespace in run.task(REFUSE)['msg']
     assert not [r for r in run.results if r['task'] == SCALE]
     assert kube.json('hpa', 'web', '-n', namespace)['spec']['minReplicas'] == 2
-    assert web(kube, namespace)['spec']['replicas'] == 2
+    assert deployment(kube, namespace)['spec']['replicas'] == 2
 
 
 def oom_deployment(name):
@@ -202,7 +188,7 @@ def oom_killed(pod):
 
 @simulator_only
 def test_raising_the_memory_limit_stops_the_oom_kills(kube, namespace, tmp_path):
-    apply_json(kube, namespace, oom_deployment('api'))
+    apply_object(kube, namespace, oom_deployment('api'))
     wait_for(lambda: [p for p in live_pods(kube, namespace, 'app=api') if oom_killed(p)], 60, 'the api pods to be OOMKilled')
     resources = {'app': {'limits': {'memory': '512Mi'}}}
 
@@ -230,4 +216,4 @@ def test_gate_passes_after_the_scale(kube, namespace, tmp_path, fresh_sample_app
     assert gate['passed'] is True, gate['summary']
     assert [c['name'] for c in gate['checks']] == ['error_rate', 'p95_latency', '/health']
     assert run.task(SUMMARY)['msg'][-1] == 'gate: %s' % gate['summary']
-    assert web(kube, namespace)['spec']['replicas'] == 3
+    assert deployment(kube, namespace)['spec']['replicas'] == 3

@@ -9,20 +9,17 @@ the remedy chosen and the end state. Rate windows are 15 s instead of the
 runbooks' 5 m; nothing here asserts a duration.
 """
 
-import json
 
 import pytest
 
-from ansible_collections.sre.runbooks.plugins.module_utils.health.promql import error_rate_query, label_matchers
 from tests.engines.prometheus import JOB_NAME
-from tests.integration.conftest import history, live_pods, pod_ready, rollout_status, template_image, wait_for, written_state
+from tests.integration.conftest import apply_object, deployment, history, live_pods, pod_ready, rollout_status, template_image, wait_for, written_state
+from tests.integration.gate import ERROR_RATE, RATE_WINDOW, gate_vars
 from tests.integration.runner import REPO, run_playbook
 
 pytestmark = [pytest.mark.kubernetes, pytest.mark.simulator_only]
 
 PLAYBOOKS = REPO / 'playbooks'
-RATE_WINDOW = '15s'
-ERROR_RATE = error_rate_query(label_matchers(job=JOB_NAME), RATE_WINDOW)
 P95 = 'histogram_quantile(0.95, sum by (le) (rate(http_request_duration_seconds_bucket{job="%s"}[%s])))' % (JOB_NAME, RATE_WINDOW)
 
 
@@ -38,21 +35,6 @@ def manifest(name='web', replicas=2, image='nginx:1.25', annotations=None, resou
     return {'apiVersion': 'apps/v1', 'kind': 'Deployment',
             'metadata': {'name': name, 'labels': {'app': name}, 'annotations': {'kubernetes.io/change-cause': 'deploy %s' % image}},
             'spec': spec}
-
-
-def apply(kube, namespace, obj):
-    kube.kubectl('apply', '-n', namespace, '-f', '-', input=json.dumps(obj))
-
-
-def web(kube, namespace):
-    return kube.json('deployment', 'web', '-n', namespace)
-
-
-def gate_vars(prometheus, **overrides):
-    values = dict(health_gate_prometheus_url=prometheus.url, health_gate_job=JOB_NAME, health_gate_rate_window=RATE_WINDOW,
-                  health_gate_wait_timeout=90, health_gate_retry_interval=2)
-    values.update(overrides)
-    return values
 
 
 def play(name, kube, namespace, tmp_path, check=False, expect_rc=0, **extra):
@@ -91,21 +73,21 @@ def restarts(pod):
 
 def test_crash_loop_oom_raises_the_memory_limit_and_does_not_roll_back(kube, namespace, tmp_path, bind_app, prometheus):
     limited = {'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '128Mi'}}
-    apply(kube, namespace, manifest(resources=limited))
+    apply_object(kube, namespace, manifest(resources=limited))
     rollout_status(kube, namespace, 'deployment/web')
     # Revision 2 needs more memory than its limit: OOMKilled, a deploy ago.
-    apply(kube, namespace, manifest(resources=limited, annotations={'kubesim.io/memory-usage': '200Mi'}))
+    apply_object(kube, namespace, manifest(resources=limited, annotations={'kubesim.io/memory-usage': '200Mi'}))
     wait_for(lambda: any(restarts(p) >= 1 for p in live_pods(kube, namespace, 'app=web')), 60, 'an OOMKilled restart')
     bind_app(namespace, 'web')
 
-    run = play('crash_loop', kube, namespace, tmp_path, **gate_vars(prometheus))
+    run = play('crash_loop', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
     assert ran(run, 'Raise the memory limits')
     assert not ran(run, 'Roll back to the revision before the deploy') and not ran(run, 'Restart the workload')
     msg = summary(run, 'Summarise the crash loop')
     assert msg[0].startswith('found: ') and 'OOMKilled' in msg[0]
     assert "raised the memory limit {'app': '128Mi'} -> {'app': {'limits': {'memory': '256Mi'}}}" in msg[1]
     assert msg[2].startswith('verification: gate: ') and last_gate(run)['passed'] is True
-    fixed = web(kube, namespace)
+    fixed = deployment(kube, namespace)
     assert fixed['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '256Mi'
     assert fixed['spec']['template']['metadata']['annotations']['kubesim.io/memory-usage'] == '200Mi'  # not rolled back
     assert fixed['metadata']['annotations']['deployment.kubernetes.io/revision'] == '3'
@@ -113,31 +95,31 @@ def test_crash_loop_oom_raises_the_memory_limit_and_does_not_roll_back(kube, nam
 
 
 def test_crash_loop_right_after_a_deploy_rolls_back_to_the_previous_revision(kube, namespace, tmp_path, bind_app, prometheus):
-    apply(kube, namespace, manifest())
+    apply_object(kube, namespace, manifest())
     rollout_status(kube, namespace, 'deployment/web')
-    apply(kube, namespace, manifest(image='nginx:1.26-crashloop'))
+    apply_object(kube, namespace, manifest(image='nginx:1.26-crashloop'))
     wait_for(lambda: any(restarts(p) >= 1 for p in live_pods(kube, namespace, 'app=web')), 60, 'a crash-looping pod')
     bind_app(namespace, 'web')
 
-    run = play('crash_loop', kube, namespace, tmp_path, **gate_vars(prometheus))
+    run = play('crash_loop', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
     assert ran(run, 'Roll back to the revision before the deploy')
     assert not ran(run, 'Raise the memory limits') and not ran(run, 'Restart the workload')
     assert 'rolled back from revision 2 to revision 1' in summary(run, 'Summarise the crash loop')[1]
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
     assert history(kube, namespace, 'deployment/web') == {2: 'deploy nginx:1.26-crashloop', 3: 'deploy nginx:1.25'}
 
 
 def test_crash_loop_in_check_mode_changes_nothing(kube, namespace, tmp_path):
-    apply(kube, namespace, manifest())
+    apply_object(kube, namespace, manifest())
     rollout_status(kube, namespace, 'deployment/web')
-    apply(kube, namespace, manifest(image='nginx:1.26-crashloop'))
+    apply_object(kube, namespace, manifest(image='nginx:1.26-crashloop'))
     wait_for(lambda: any(restarts(p) >= 1 for p in live_pods(kube, namespace, 'app=web')), 60, 'a crash-looping pod')
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
     run = play('crash_loop', kube, namespace, tmp_path, check=True)
     assert ran(run, 'Roll back to the revision before the deploy')
     assert summary(run, 'Summarise the crash loop')[1].endswith('(check mode: nothing changed)')
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
     assert not (tmp_path / 'evidence').exists() or not any((tmp_path / 'evidence').iterdir())
 
 
@@ -147,9 +129,9 @@ def test_crash_loop_in_check_mode_changes_nothing(kube, namespace, tmp_path):
 def down_release(kube, namespace, previous=True):
     """Recreate strategy: every pod of the crash-looping release is down at once (the API is completely down)."""
     if previous:
-        apply(kube, namespace, manifest(strategy='Recreate'))
+        apply_object(kube, namespace, manifest(strategy='Recreate'))
         rollout_status(kube, namespace, 'deployment/web')
-    apply(kube, namespace, manifest(image='nginx:1.26-crashloop', strategy='Recreate'))
+    apply_object(kube, namespace, manifest(image='nginx:1.26-crashloop', strategy='Recreate'))
     wait_for(lambda: live_pods(kube, namespace, 'app=web') and not ready_pods(kube, namespace)
              and all(p['spec']['containers'][0]['image'].endswith('crashloop') for p in live_pods(kube, namespace, 'app=web')),
              60, 'no ready pod')
@@ -160,7 +142,7 @@ def test_api_down_goes_on_to_the_next_fix_until_the_rollback_brings_it_back(kube
     bind_app(namespace, 'web')
     prometheus.wait_for_value(ERROR_RATE, lambda value: value > 0.5, 'the error rate of a service that is down')
 
-    run = play('api_down', kube, namespace, tmp_path, **gate_vars(prometheus))
+    run = play('api_down', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
     assert ran(run, 'Restart the pods') and ran(run, 'Scale up the replicas') and ran(run, 'Roll back the recent deployment')
     msg = summary(run, 'Summarise the recovery')
     assert msg[2] == 'done: restart, then scale_up, then rollback'
@@ -171,7 +153,7 @@ def test_api_down_goes_on_to_the_next_fix_until_the_rollback_brings_it_back(kube
     assert 'CrashLoopBackOff' in tried[0]['error'] and '0 of 5 replicas ready' in tried[1]['error']
     assert tried[2]['error'] is None and tried[2]['gate'] == last_gate(run)['summary']
     assert msg[3].startswith('verification: restart did not recover (') and 'rollback recovered (gate: ' in msg[3]
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
     assert last_gate(run)['passed'] is True
 
 
@@ -179,7 +161,7 @@ def test_api_down_escalates_when_no_quick_fix_works(kube, namespace, tmp_path, b
     down_release(kube, namespace, previous=False)  # nothing to roll back to
     bind_app(namespace, 'web')
 
-    run = play('api_down', kube, namespace, tmp_path, expect_rc=2, **gate_vars(prometheus, health_gate_wait_timeout=0))
+    run = play('api_down', kube, namespace, tmp_path, expect_rc=2, **gate_vars(prometheus, wait_timeout=0))
     escalate = 'Escalate when no quick fix brought the service back'
     assert run.failed_tasks[-1] == escalate
     msg = run.task(escalate)['msg']
@@ -190,34 +172,34 @@ def test_api_down_escalates_when_no_quick_fix_works(kube, namespace, tmp_path, b
 
 
 def test_high_error_rate_right_after_a_deploy_rolls_back(kube, namespace, tmp_path, bind_app, prometheus):
-    apply(kube, namespace, manifest())
+    apply_object(kube, namespace, manifest())
     rollout_status(kube, namespace, 'deployment/web')
-    apply(kube, namespace, manifest(image='nginx:1.26-errors'))  # runs fine, answers 50% errors
+    apply_object(kube, namespace, manifest(image='nginx:1.26-errors'))  # runs fine, answers 50% errors
     rollout_status(kube, namespace, 'deployment/web')
     bind_app(namespace, 'web')
     prometheus.wait_for_value(ERROR_RATE, lambda value: value > 0.2, 'the error rate of the errors release')
 
-    run = play('high_error_rate', kube, namespace, tmp_path, **gate_vars(prometheus))
+    run = play('high_error_rate', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
     assert ran(run, 'Roll back to the revision before the deploy')
     msg = summary(run, 'Summarise the error rate')
     assert 'error_rate' in msg[0] and 'rolled back from revision 2 to revision 1' in msg[1]
     assert msg[2].startswith('verification: gate: ')
-    assert template_image(web(kube, namespace)) == 'nginx:1.25'
+    assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
     assert prometheus.query_value(ERROR_RATE) < 0.01
 
 
 def test_high_error_rate_without_a_recent_deploy_fails_without_changing_anything(kube, namespace, tmp_path, bind_app, prometheus):
-    apply(kube, namespace, manifest(image='nginx:1.26-errors'))
+    apply_object(kube, namespace, manifest(image='nginx:1.26-errors'))
     rollout_status(kube, namespace, 'deployment/web')
     bind_app(namespace, 'web')
     prometheus.wait_for_value(ERROR_RATE, lambda value: value > 0.2, 'the error rate of the errors release')
-    before = web(kube, namespace)
+    before = deployment(kube, namespace)
 
-    run = play('high_error_rate', kube, namespace, tmp_path, expect_rc=2, **gate_vars(prometheus, health_gate_wait_timeout=0))
+    run = play('high_error_rate', kube, namespace, tmp_path, expect_rc=2, **gate_vars(prometheus, wait_timeout=0))
     failed = 'Fail when the errors are not explained by a recent deploy'
     assert run.failed_tasks == [failed]
     assert 'a rollback is not the fix. Nothing was changed.' in run.task(failed)['msg']
-    assert written_state(web(kube, namespace)) == written_state(before)
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 # -- high_latency -------------------------------------------------------------------------------------------------------
@@ -226,39 +208,39 @@ def test_high_error_rate_without_a_recent_deploy_fails_without_changing_anything
 def test_high_latency_under_cpu_contention_scales_out(kube, namespace, tmp_path, bind_app, prometheus):
     # 2 cores of load over pods requesting 500m each; the traffic needs 4 ready pods.
     busy = {'kubesim.io/cpu-load': '2', 'sre-test/load': '4'}
-    apply(kube, namespace, manifest(annotations=busy, resources={'requests': {'cpu': '500m', 'memory': '16Mi'}}))
+    apply_object(kube, namespace, manifest(annotations=busy, resources={'requests': {'cpu': '500m', 'memory': '16Mi'}}))
     rollout_status(kube, namespace, 'deployment/web')
     bind_app(namespace, 'web')
     prometheus.wait_for_value(P95, lambda value: value > 2, 'a P95 latency above 2 s')
 
-    run = play('high_latency', kube, namespace, tmp_path, **gate_vars(prometheus))
+    run = play('high_latency', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
     assert ran(run, 'Add replicas within the guard')
     assert not ran(run, 'Set the ingress rate limit')
     msg = summary(run, 'Summarise the latency')
     assert 'p95_latency' in msg[0]
     assert msg[1].startswith('contention: web-') and '"cpu_percent_of_request": 200.0' in msg[1]
     assert msg[2] == 'done: scaled 2 -> 5 replicas'
-    assert web(kube, namespace)['spec']['replicas'] == 5
+    assert deployment(kube, namespace)['spec']['replicas'] == 5
     assert last_gate(run)['passed'] is True
 
 
 def test_high_latency_without_contention_rate_limits_the_ingress(kube, namespace, tmp_path, bind_app, prometheus):
     # 100 requests a second need 6 pods; the rate limit admits 50, which the 3 pods carry.
     quiet = {'sre-test/load': '6', 'sre-test/rps': '100', 'kubesim.io/cpu-usage': '2m'}  # 20% of the 10m request: no contention
-    apply(kube, namespace, manifest(replicas=3, annotations=quiet))
+    apply_object(kube, namespace, manifest(replicas=3, annotations=quiet))
     rollout_status(kube, namespace, 'deployment/web')
     ingress = {'apiVersion': 'networking.k8s.io/v1', 'kind': 'Ingress', 'metadata': {'name': 'web'},
                'spec': {'rules': [{'http': {'paths': [{'path': '/', 'pathType': 'Prefix',
                                                        'backend': {'service': {'name': 'web', 'port': {'number': 80}}}}]}}]}}
-    apply(kube, namespace, ingress)
+    apply_object(kube, namespace, ingress)
     bind_app(namespace, 'web', ingress='web')
     prometheus.wait_for_value(P95, lambda value: value > 2, 'a P95 latency above 2 s')
 
-    checked = play('high_latency', kube, namespace, tmp_path, check=True, high_latency_ingress_name='web', **gate_vars(prometheus))
+    checked = play('high_latency', kube, namespace, tmp_path, check=True, high_latency_ingress_name='web', **gate_vars(prometheus, wait_timeout=90))
     assert checked.task('Set the ingress rate limit')['changed'] is True
     assert 'nginx.ingress.kubernetes.io/limit-rps' not in (kube.json('ingress', 'web', '-n', namespace)['metadata'].get('annotations') or {})
 
-    run = play('high_latency', kube, namespace, tmp_path, high_latency_ingress_name='web', **gate_vars(prometheus))
+    run = play('high_latency', kube, namespace, tmp_path, high_latency_ingress_name='web', **gate_vars(prometheus, wait_timeout=90))
     assert not ran(run, 'Add replicas within the guard')
     assert run.task('Set the ingress rate limit')['changed'] is True
     assert kube.json('ingress', 'web', '-n', namespace)['metadata']['annotations']['nginx.ingress.kubernetes.io/limit-rps'] == '50'
@@ -271,38 +253,38 @@ def test_high_latency_without_contention_rate_limits_the_ingress(kube, namespace
 
 def test_memory_leak_restarts_and_raises_the_limit_after_oom_kills(kube, namespace, tmp_path, bind_app, prometheus):
     leak = {'kubesim.io/memory-usage': '60Mi', 'kubesim.io/memory-leak': '10Mi'}  # 128Mi after 6.8 s of uptime
-    apply(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '128Mi'}}))
+    apply_object(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '128Mi'}}))
     wait_for(lambda: any(restarts(p) >= 1 for p in live_pods(kube, namespace, 'app=web')), 60, 'an OOMKilled restart')
     bind_app(namespace, 'web')
 
-    run = play('memory_leak', kube, namespace, tmp_path, **gate_vars(prometheus, health_gate_wait_timeout=30))
+    run = play('memory_leak', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=30))
     assert ran(run, 'Restart every pod to reclaim the leaked memory') and ran(run, 'Raise the memory limits')
     msg = summary(run, 'Summarise the memory leak')
     assert 'OOMKilled' in msg[0]
     assert msg[1].startswith('done: restarted every pod, raised the memory limit') and '256Mi' in msg[1]
-    fixed = web(kube, namespace)
+    fixed = deployment(kube, namespace)
     assert fixed['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '256Mi'
     assert 'kubectl.kubernetes.io/restartedAt' in fixed['spec']['template']['metadata']['annotations']
 
 
 def test_memory_leak_without_oom_only_restarts(kube, namespace, tmp_path, bind_app, prometheus):
     leak = {'kubesim.io/memory-usage': '20Mi', 'kubesim.io/memory-leak': '1Mi'}  # hours away from the 1Gi limit
-    apply(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '1Gi'}}))
+    apply_object(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '1Gi'}}))
     rollout_status(kube, namespace, 'deployment/web')
     bind_app(namespace, 'web')
 
-    run = play('memory_leak', kube, namespace, tmp_path, **gate_vars(prometheus, health_gate_wait_timeout=30))
+    run = play('memory_leak', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=30))
     assert ran(run, 'Restart every pod to reclaim the leaked memory')
     assert not ran(run, 'Raise the memory limits')
     assert summary(run, 'Summarise the memory leak')[1] == 'done: restarted every pod (memory limit left as it is)'
-    assert web(kube, namespace)['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '1Gi'
+    assert deployment(kube, namespace)['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '1Gi'
 
 
 # -- pod_eviction -------------------------------------------------------------------------------------------------------
 
 
 def test_pod_eviction_reports_the_node_pressure_and_the_burstable_pods(kube, namespace, tmp_path):
-    apply(kube, namespace, manifest(replicas=1, resources={'requests': {'cpu': '10m', 'memory': '16Mi'}, 'limits': {'memory': '64Mi'}}))
+    apply_object(kube, namespace, manifest(replicas=1, resources={'requests': {'cpu': '10m', 'memory': '16Mi'}, 'limits': {'memory': '64Mi'}}))
     rollout_status(kube, namespace, 'deployment/web')
     node = live_pods(kube, namespace, 'app=web')[0]['spec']['nodeName']
     kube.admin.config(node_pressure={node: ['MemoryPressure']})

@@ -56,8 +56,8 @@ options:
       - Root directory of the evidence. A new directory C(<UTC time>_<namespace>[_<name>]) is created under it;
         O(dest) is created (mode 0700) when missing.
       - The path is on the host the task runs on.
+      - Required unless O(target_only=true).
     type: path
-    required: true
   archive:
     description: Also write C(<evidence directory>.tar.gz) (mode 0600) next to the directory, to attach to the incident.
     type: bool
@@ -73,6 +73,15 @@ options:
       - At most this many events of the namespace are written, the newest first.
       - Unset, all of them, as the runbook's C(kubectl get events --sort-by=.lastTimestamp) lists them. V(0) writes none.
     type: int
+  target_only:
+    description:
+      - Only check that the target can be read, as a role's precheck does before collecting anything. Reads the namespace
+        and, with O(name), the workload, and fails as a full run would when either does not exist.
+      - Nothing else is read (no pods, logs, events, nodes, autoscalers or metrics) and nothing is written; O(dest) is not needed.
+        Only RV(scope) and RV(not_collected) are returned.
+    type: bool
+    default: false
+    version_added: 0.1.0
 attributes:
   check_mode:
     support: full
@@ -119,6 +128,12 @@ EXAMPLES = r"""
     dest: /var/tmp/sre-runbooks/evidence
     events_limit: 100
 
+- name: Fail early when the namespace or the workload cannot be read (reads nothing else, writes nothing)
+  sre.runbooks.k8s_diagnostics:
+    namespace: shop
+    name: checkout
+    target_only: true
+
 - name: Crash loops of the current revision only
   ansible.builtin.debug:
     msg: "{{ snapshot.findings | selectattr('reason', 'equalto', 'CrashLoopBackOff') | selectattr('current') | list }}"
@@ -127,24 +142,24 @@ EXAMPLES = r"""
 RETURN = r"""
 evidence_dir:
   description: The directory written (in check mode, the directory that would be written).
-  returned: success
+  returned: success, unless O(target_only=true)
   type: str
   sample: /var/tmp/sre-runbooks/evidence/20260103T100212Z_shop_checkout
 archive:
   description: The C(.tar.gz) written (in check mode, that would be written) when O(archive) is set, else V(null).
-  returned: success
+  returned: success, unless O(target_only=true)
   type: str
   sample: /var/tmp/sre-runbooks/evidence/20260103T100212Z_shop_checkout.tar.gz
 files:
   description: The files of the evidence directory, relative to it.
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: str
   sample: [describe/checkout-6d4b9c7f8-x2x9z.txt, events.txt, findings.json, logs/checkout-6d4b9c7f8-x2x9z_checkout.log,
            logs/checkout-6d4b9c7f8-x2x9z_checkout.previous.log, summary.txt]
 summary:
   description: What looks wrong, worst first, one short line per reason and revision (or object); empty when nothing was found.
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: str
   sample:
@@ -152,7 +167,7 @@ summary:
       container checkout: CrashLoopBackOff, last exit Error (exit code 1), 4 restarts"
 findings:
   description: Everything that looks wrong, worst first.
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: dict
   contains:
@@ -183,7 +198,7 @@ findings:
       type: bool
 rollout:
   description: The named workload's rollout; V(null) without O(name).
-  returned: success
+  returned: success, unless O(target_only=true)
   type: dict
   contains:
     kind:
@@ -196,16 +211,26 @@ rollout:
       description: The current revision.
       type: int
     previous_revision:
-      description: The newest revision before it, V(null) if none.
+      description:
+        - The release before the current one, the revision a rollback after a bad deploy goes back to; V(null) if none.
+        - It is the newest revision older than the current one whose pod template differs from the current template
+          other than by the C(kubectl.kubernetes.io/restartedAt) annotation. A C(kubectl rollout restart) (or
+          sre.runbooks.k8s_rollout O(sre.runbooks.k8s_rollout#module:state=restarted)) is not a release and is skipped,
+          so that the pre-restart revision, with the same pods, is never the target. Any other template change
+          (an image, resources such as a raised memory limit, env) is a release.
+        - For a DeploymentConfig, only versions whose phase is C(Complete) count (as C(oc rollback) chooses), never a
+          C(Failed) version or one that never finished.
       type: int
     images:
       description: Image of each container of the pod template.
       type: dict
     updated_at:
-      description: When the current revision (ReplicaSet, ControllerRevision or ReplicationController) was created.
+      description:
+        - When the current release was deployed, the creation of its first revision (ReplicaSet, ControllerRevision or
+          ReplicationController). Restart-only revisions after it do not move this time (see RV(rollout.previous_revision)).
       type: str
     seconds_since_update:
-      description: Seconds since then.
+      description: Seconds since RV(rollout.updated_at).
       type: int
     state:
       description: V(complete), V(progressing) or V(failed), as C(kubectl rollout status) judges it.
@@ -214,26 +239,59 @@ pods:
   description:
     - The pods, as RV(sre.runbooks.k8s_rollout_info#module:pods) reports them (name, phase, ready, node, revision, restarts,
       reason, containers with state and last termination), plus C(current) and each container's C(requests) and C(limits).
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: dict
 nodes:
   description:
     - All nodes (name, ready, pressure, unschedulable, and hosts_pods, whether the pods run or ran there); V(null) when they could not be listed.
     - C(nodes.json) also has their conditions, allocatable resources and kubelet versions.
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: dict
 hpa:
   description: The HorizontalPodAutoscalers of the workload (all of the namespace without O(name)), as sre.runbooks.k8s_rollout_info reports one.
-  returned: success
+  returned: success, unless O(target_only=true)
   type: list
   elements: dict
 usage:
-  description: Usage of each container from metrics.k8s.io (pod, container, cpu, memory, memory_limit, memory_percent_of_limit); V(null) when not served.
-  returned: success
+  description:
+    - Usage of each container from metrics.k8s.io, as C(kubectl top pods --containers) shows it; V(null) when not served.
+  returned: success, unless O(target_only=true)
   type: list
   elements: dict
+  contains:
+    pod:
+      description: Pod name.
+      type: str
+    container:
+      description: Container name.
+      type: str
+    cpu:
+      description: CPU in use, as metrics.k8s.io reports it (for example V(250m), V(250000000n)).
+      type: str
+    cpu_request:
+      description: The container's CPU request, else its CPU limit (the API sets a missing request to the limit); V(null) if neither.
+      type: str
+    cpu_percent_of_request:
+      description: CPU in use as a percentage of RV(usage[].cpu_request), to 0.1; V(null) without a request or limit.
+      type: float
+      sample: 200.0
+    memory:
+      description: Memory in use (for example V(150Mi), V(157286400)).
+      type: str
+    memory_limit:
+      description: The container's memory limit; V(null) if none.
+      type: str
+    memory_percent_of_limit:
+      description: Memory in use as a percentage of RV(usage[].memory_limit), to 0.1; V(null) without a limit.
+      type: float
+      sample: 75.0
+scope:
+  description: What was read, as messages name it.
+  returned: success
+  type: str
+  sample: deployment shop/checkout
 not_collected:
   description: What could not be read and why (also in C(summary.txt) and as warnings).
   returned: success
@@ -246,6 +304,7 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.module import 
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.diagnostics import (
     DEFAULT_LOG_TAIL_LINES,
+    check_target,
     collect,
     evidence_files,
     evidence_path,
@@ -265,10 +324,11 @@ def argument_spec():
         kind=dict(type="str", choices=list(ROLLOUT_KINDS), default="Deployment"),
         name=dict(type="str"),
         label_selectors=dict(type="list", elements="str", default=[]),
-        dest=dict(type="path", required=True),
+        dest=dict(type="path"),
         archive=dict(type="bool", default=False),
         log_tail_lines=dict(type="int", default=DEFAULT_LOG_TAIL_LINES),
         events_limit=dict(type="int"),
+        target_only=dict(type="bool", default=False),
     )
     return spec
 
@@ -283,6 +343,11 @@ def check_options(module):
 
 def snapshot(module, client):
     params = module.params
+    if params["target_only"]:
+        scope, notes = check_target(client, params["namespace"], kind=params["kind"], name=params["name"])
+        for note in notes:
+            module.warn("Not read: {0}".format(note))
+        return module.result(changed=False, scope=scope, not_collected=notes)
     now = utc_now()
     tail = params["log_tail_lines"]
     data = collect(client, params["namespace"], now, kind=params["kind"], name=params["name"], label_selectors=params["label_selectors"],
@@ -314,7 +379,7 @@ def snapshot(module, client):
 
 
 def main():
-    module = RunbookModule(argument_spec=argument_spec(), required_libs=K8S_REQUIRED_LIBS)
+    module = RunbookModule(argument_spec=argument_spec(), required_libs=K8S_REQUIRED_LIBS, required_if=[("target_only", False, ["dest"])])
     module.run(snapshot, connect=get_client, precheck=check_options)
 
 

@@ -38,7 +38,9 @@ description:
     is left in place (the next step is a person's decision) and the message says what that was.
   - A O(to_revision) or O(image) that no revision matches is refused before anything is changed, listing the revisions there are.
   - In check mode the patch is sent as a server-side dry run, so the API validates it and nothing changes.
-  - Never reads Secrets. RV(diff) shows pod templates as the API stores them, as C(kubectl rollout history --revision) would.
+  - Never reads Secrets. RV(diff) shows pod templates as C(kubectl rollout history --revision) would, except that literal env
+    values whose names or values look secret (C(DB_PASSWORD), C(password=...), a URL with a password), values from Secrets
+    and secret-looking command-line flags show as C(<redacted>), as in sre.runbooks.k8s_diagnostics' evidence.
 options:
   kind:
     description: Kind of the workload.
@@ -358,7 +360,9 @@ actions:
     - roll back deployment shop/checkout from revision 5 (registry.example.com/shop/checkout:2.15.0)
       to revision 4 (registry.example.com/shop/checkout:2.14.1)
 diff:
-  description: The workload's annotations, C(paused) and pod template (and a DeploymentConfig's triggers) before and after.
+  description:
+    - The workload's annotations, C(paused) and pod template (and a DeploymentConfig's triggers) before and after.
+    - Secret-looking literal env values and flags in the pod template show as C(<redacted>).
   returned: when diff mode is on and the task changed (or in check mode would change) something
   type: dict
   contains:
@@ -373,6 +377,7 @@ diff:
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.redact import redact_template
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     DEPLOYMENT_CONFIG,
     FAILED,
@@ -462,11 +467,12 @@ def check_options(module):
 
 
 def diff_view(workload):
-    """What --diff shows of the workload: annotations (without last-applied and revision), paused, pod template."""
+    """What --diff shows of the workload: annotations (without last-applied and revision), paused, pod template (redacted)."""
     metadata = workload.get("metadata") or {}
     annotations = dict((k, v) for k, v in (metadata.get("annotations") or {}).items() if k not in (LAST_APPLIED, REVISION))
     spec = workload.get("spec") or {}
-    view = {"metadata": {"annotations": annotations}, "spec": {"template": workload_template(workload)}}
+    # Never a literal secret: env values whose names or values look secret, secret-looking flags (as k8s_diagnostics shows pods).
+    view = {"metadata": {"annotations": annotations}, "spec": {"template": redact_template(workload_template(workload))}}
     if "paused" in spec:
         view["spec"]["paused"] = spec["paused"]
     if workload.get("kind") == DEPLOYMENT_CONFIG:

@@ -317,12 +317,12 @@ import time
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import api_version_of
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
     DEFAULT_MAX_REPLICAS,
     DEFAULT_MIN_REPLICAS,
     HPA_POLICIES,
     KINDS,
-    api_version_of,
     containers_of,
     describe,
     guard_problems,

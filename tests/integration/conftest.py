@@ -143,6 +143,16 @@ def _simulator_only(request):
 simulator_only = pytest.mark.simulator_only
 
 
+@pytest.fixture
+def real_backoff(kube):
+    """kubesim's crash-loop back-off as long as a kubelet's, so a crash-looping container stays in CrashLoopBackOff while read."""
+    require_simulator(kube)
+    saved = kube.admin.config()['crashloop_backoff_seconds']
+    kube.admin.config(crashloop_backoff_seconds=60.0)
+    yield
+    kube.admin.config(crashloop_backoff_seconds=saved)
+
+
 def _namespace_name(test_name: str) -> str:
     """`t-<test name as a DNS label>-<4 hex>`, at most 63 characters."""
     name = re.sub(r'[^a-z0-9]+', '-', test_name.lower().removeprefix('test_')).strip('-')

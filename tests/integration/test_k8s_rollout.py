@@ -248,6 +248,23 @@ def test_restart_replaces_the_pods_once_per_restarted_after(kube, namespace, tmp
     assert written_state(web(kube, namespace)) == written_state(after)
 
 
+def test_the_diff_of_a_restart_never_shows_a_literal_secret(kube, namespace, tmp_path):
+    deploy(kube, namespace, replicas=2)
+    secret = 'pw-literal-4711'
+    kube.kubectl('set', 'env', 'deployment/web', 'DB_PASSWORD=' + secret, 'LOG_LEVEL=debug', '-n', namespace)
+
+    run = play(kube, tmp_path, 'restart', namespace, check=True, diff=True)
+    planned = run.task(RESTART)
+    assert planned['changed'] is True
+    assert secret not in run.output and secret not in json.dumps(planned)
+    for side in ('before', 'after'):
+        env = planned['diff'][side]['spec']['template']['spec']['containers'][0]['env']
+        assert {e['name']: e['value'] for e in env} == {'DB_PASSWORD': '<redacted>', 'LOG_LEVEL': 'debug'}
+    # Only what is shown is redacted.
+    env = web(kube, namespace)['spec']['template']['spec']['containers'][0]['env']
+    assert {e['name']: e['value'] for e in env}['DB_PASSWORD'] == secret
+
+
 # ---------------------------------------------------------------- StatefulSet
 
 def test_statefulset_undo_through_controller_revisions(kube, namespace, tmp_path):
@@ -329,15 +346,6 @@ def crashed_once(kube, namespace):
             if status['image'].endswith('nginx:1.26-crashloop') and status.get('lastState', {}).get('terminated'):
                 return pod['metadata']['name']
     return None
-
-
-@pytest.fixture
-def real_backoff(kube):
-    """kubesim's crash-loop back-off as long as a kubelet's, so a crash-looping container stays in CrashLoopBackOff while read."""
-    saved = kube.admin.config()['crashloop_backoff_seconds']
-    kube.admin.config(crashloop_backoff_seconds=60.0)
-    yield
-    kube.admin.config(crashloop_backoff_seconds=saved)
 
 
 @simulator_only

@@ -91,7 +91,14 @@ def test_crash_loop_oom_raises_the_memory_limit_and_does_not_roll_back(kube, nam
     assert fixed['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '256Mi'
     assert fixed['spec']['template']['metadata']['annotations']['kubesim.io/memory-usage'] == '200Mi'  # not rolled back
     assert fixed['metadata']['annotations']['deployment.kubernetes.io/revision'] == '3'
-    wait_for(lambda: len(ready_pods(kube, namespace)) == 2, 60, '2 ready pods')
+    wait_for(lambda: len(ready_pods(kube, namespace)) == 2 and len(live_pods(kube, namespace, 'app=web')) == 2, 60, '2 ready pods, the OOMKilled gone')
+
+    # Idempotent: the raised pods do not crash, so a second run finds nothing to fix and doubles nothing.
+    again = play('crash_loop', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
+    assert again.task('Choose the fix')['ansible_facts']['__crash_loop_fix'] == 'none'
+    assert again.changed is False
+    assert summary(again, 'Summarise the crash loop')[1] == 'done: nothing (no crashing container found)'
+    assert written_state(deployment(kube, namespace)) == written_state(fixed)
 
 
 def test_crash_loop_right_after_a_deploy_rolls_back_to_the_previous_revision(kube, namespace, tmp_path, bind_app, prometheus):
@@ -155,6 +162,41 @@ def test_api_down_goes_on_to_the_next_fix_until_the_rollback_brings_it_back(kube
     assert msg[3].startswith('verification: restart did not recover (') and 'rollback recovered (gate: ' in msg[3]
     assert template_image(deployment(kube, namespace)) == 'nginx:1.25'
     assert last_gate(run)['passed'] is True
+
+    # Idempotent: the gate finds the service healthy, so a second run leaves it alone.
+    recovered = deployment(kube, namespace)
+    again = play('api_down', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
+    outcome = again.task('Record the outcome')['ansible_facts']['api_down_result']
+    assert outcome['healthy_before'] is True and outcome['tried'] == [] and outcome['recovered'] is True
+    assert again.changed is False and summary(again, 'Summarise the recovery')[2] == 'done: nothing, the service is healthy'
+    assert written_state(deployment(kube, namespace)) == written_state(recovered)
+
+
+def test_api_down_without_a_health_gate_is_refused_before_anything_changes(kube, namespace, tmp_path):
+    down_release(kube, namespace)
+    before = deployment(kube, namespace)
+
+    run = play('api_down', kube, namespace, tmp_path, expect_rc=2)
+    refused = 'Refuse to try fixes that cannot be verified'
+    assert run.failed_tasks == [refused]
+    assert 'Give a health gate' in run.task(refused)['msg'] and 'Nothing was changed.' in run.task(refused)['msg']
+    assert not ran(run, 'Restart the pods') and not ran(run, 'Scale up the replicas') and run.changed is False
+    assert written_state(deployment(kube, namespace)) == written_state(before)
+
+
+def test_api_down_does_not_scale_down_a_workload_running_more_replicas(kube, namespace, tmp_path, bind_app, prometheus):
+    apply_object(kube, namespace, manifest(replicas=6, strategy='Recreate'))
+    rollout_status(kube, namespace, 'deployment/web')
+    apply_object(kube, namespace, manifest(replicas=6, image='nginx:1.26-crashloop', strategy='Recreate'))
+    wait_for(lambda: live_pods(kube, namespace, 'app=web') and not ready_pods(kube, namespace), 60, 'no ready pod')
+    bind_app(namespace, 'web')
+
+    run = play('api_down', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=90))
+    assert not ran(run, 'Scale up the replicas') and ran(run, 'Roll back the recent deployment')
+    outcome = run.task('Record the outcome')['ansible_facts']['api_down_result']
+    assert [t['fix'] for t in outcome['tried']] == ['restart', 'rollback'] and outcome['recovered'] is True
+    assert outcome['skipped'] == ['scale_up (already 6 replicas, at least 5)']
+    assert deployment(kube, namespace)['spec']['replicas'] == 6
 
 
 def test_api_down_escalates_when_no_quick_fix_works(kube, namespace, tmp_path, bind_app, prometheus):
@@ -258,17 +300,30 @@ def test_memory_leak_restarts_and_raises_the_limit_after_oom_kills(kube, namespa
     bind_app(namespace, 'web')
 
     run = play('memory_leak', kube, namespace, tmp_path, **gate_vars(prometheus, wait_timeout=30))
-    assert ran(run, 'Restart every pod to reclaim the leaked memory') and ran(run, 'Raise the memory limits')
+    assert ran(run, 'Raise the memory limits')
+    assert not ran(run, 'Restart every pod to reclaim the leaked memory')  # the raise rolls the pods: not twice
     msg = summary(run, 'Summarise the memory leak')
     assert 'OOMKilled' in msg[0]
-    assert msg[1].startswith('done: restarted every pod, raised the memory limit') and '256Mi' in msg[1]
+    assert msg[1] == "done: raised the memory limit {'app': '128Mi'} -> {'app': {'limits': {'memory': '256Mi'}}} (its rollout replaced every pod)"
     fixed = deployment(kube, namespace)
     assert fixed['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '256Mi'
-    assert 'kubectl.kubernetes.io/restartedAt' in fixed['spec']['template']['metadata']['annotations']
+    assert 'kubectl.kubernetes.io/restartedAt' not in fixed['spec']['template']['metadata']['annotations']
+
+
+def test_memory_leak_never_raises_the_limit_above_the_cap(kube, namespace, tmp_path):
+    leak = {'kubesim.io/memory-usage': '60Mi', 'kubesim.io/memory-leak': '10Mi'}
+    apply_object(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '128Mi'}}))
+    wait_for(lambda: any(restarts(p) >= 1 for p in live_pods(kube, namespace, 'app=web')), 60, 'an OOMKilled restart')
+    before = deployment(kube, namespace)
+
+    run = play('memory_leak', kube, namespace, tmp_path, expect_rc=2, memory_leak_memory_cap='128Mi')
+    assert run.failed_tasks[0] == 'Refuse when there is no memory limit to raise'
+    assert "the memory limit {'app': '128Mi'} is already at the cap of 128Mi" in summary(run, 'Summarise the memory leak')[2]
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 def test_memory_leak_without_oom_only_restarts(kube, namespace, tmp_path, bind_app, prometheus):
-    leak = {'kubesim.io/memory-usage': '20Mi', 'kubesim.io/memory-leak': '1Mi'}  # hours away from the 1Gi limit
+    leak = {'kubesim.io/memory-usage': '940Mi', 'kubesim.io/memory-leak': '64Ki'}  # 92% of the 1Gi limit, 20 minutes from it
     apply_object(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '1Gi'}}))
     rollout_status(kube, namespace, 'deployment/web')
     bind_app(namespace, 'web')
@@ -278,6 +333,19 @@ def test_memory_leak_without_oom_only_restarts(kube, namespace, tmp_path, bind_a
     assert not ran(run, 'Raise the memory limits')
     assert summary(run, 'Summarise the memory leak')[1] == 'done: restarted every pod (memory limit left as it is)'
     assert deployment(kube, namespace)['spec']['template']['spec']['containers'][0]['resources']['limits']['memory'] == '1Gi'
+
+
+def test_memory_leak_below_the_threshold_changes_nothing(kube, namespace, tmp_path):
+    leak = {'kubesim.io/memory-usage': '20Mi', 'kubesim.io/memory-leak': '1Mi'}  # hours away from the 1Gi limit
+    apply_object(kube, namespace, manifest(annotations=leak, resources={'requests': {'cpu': '10m', 'memory': '64Mi'}, 'limits': {'memory': '1Gi'}}))
+    rollout_status(kube, namespace, 'deployment/web')
+    before = deployment(kube, namespace)
+
+    run = play('memory_leak', kube, namespace, tmp_path)
+    assert not ran(run, 'Restart every pod to reclaim the leaked memory') and not ran(run, 'Raise the memory limits')
+    assert summary(run, 'Summarise the memory leak')[1] == 'done: nothing (no OOM kill, memory use below 90% of the limit)'
+    assert run.changed is False
+    assert written_state(deployment(kube, namespace)) == written_state(before)
 
 
 # -- pod_eviction -------------------------------------------------------------------------------------------------------

@@ -7,10 +7,9 @@
 
 Layers, as in rollout.py:
 
-- redaction (pure): redact_object() blanks what could be secret in a pod or
-  workload (env values whose names look secret, values from Secrets, the
-  last-applied and encoded-config annotations that repeat them);
-  sensitive_values() and scrub() keep the same literals out of logs and events.
+- redaction (pure, in redact.py, shared with k8s_rollout's diff): redact_object()
+  blanks what could be secret in a pod or workload; sensitive_values() and
+  scrub() keep the same literals out of logs and events.
 - classification (pure, unit-tested without a cluster): classify() turns the
   pods, nodes and workload into findings (reason, object, container, message,
   count, revision, current) and summary lines, worst first.
@@ -24,22 +23,18 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
 import functools
 import json
 import os
-import re
 import tarfile
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     API_VERSION,
-    DC_ENCODED,
     DC_FAILED,
     DC_PHASE,
     DC_STATUS_REASON,
     DEPLOYMENT_CONFIG,
-    LAST_APPLIED,
     OPENSHIFT_API_VERSION,
     condition_of,
     metadata_of,
@@ -49,7 +44,9 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     current_revision,
     evaluate_rollout,
     hpa_summary,
+    last_release,
     latest_replication_controller,
+    list_objects,
     parse_time,
     pod_revisions,
     pod_summary,
@@ -61,25 +58,13 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     template_images,
     workload_template,
 )
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.redact import REDACTED, all_containers, redact_object, scrub, sensitive_values
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import controller_owner, parse_quantity
 
 # Runbook alert "Pod crash loops (>3 restarts in 10 minutes)".
 HIGH_RESTARTS = 3
 # Runbook "Information Gathering": kubectl logs --tail=500 --all-containers=true.
 DEFAULT_LOG_TAIL_LINES = 500
-
-REDACTED = "<redacted>"
-# Env names that hold credentials by convention. "key" also matches API_KEY, ACCESS_KEY, PRIVATE_KEY.
-SECRET_NAME = re.compile(r"(passw|passphrase|pwd|secret|token|key|credential|auth|private|cert|session|cookie|dsn|conn(ection)?_?str)",
-                         re.IGNORECASE)
-# "--password=x", "password: x", "token=x", "Authorization: Bearer x" in args, logs and event messages.
-SECRET_ASSIGNMENT = re.compile(
-    r"(?i)((?:passw(?:or)?d|passphrase|pwd|secret|token|api[_-]?key|access[_-]?key|credentials?)[\w.-]*\"?\s*[:=]\s*\"?)[^\s\"',;&]+")
-# postgres://user:password@host: the password of a URL.
-URL_PASSWORD = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*://[^:/\s@]+:)[^@\s/]+@")
-BEARER = re.compile(r"(?i)(\b(?:bearer|basic)\s+)[A-Za-z0-9._~+/=-]{8,}")
-MIN_SCRUB_LENGTH = 4
-REDACTED_ANNOTATIONS = (LAST_APPLIED, DC_ENCODED)
 
 # Worst first: what stops pods from serving before what makes them fragile.
 REASONS = (
@@ -93,106 +78,6 @@ IMAGE_PULL = {"ImagePullBackOff": "ImagePullBackOff", "ErrImagePull": "ErrImageP
 CONFIG_ERRORS = ("CreateContainerConfigError", "CreateContainerError")
 
 
-# -- redaction ----------------------------------------------------------------------------------------------
-
-def secret_looking(name):
-    """Whether an env variable's name says it holds a credential."""
-    return bool(name) and SECRET_NAME.search(name) is not None
-
-
-def redact_args(args):
-    """Command or args with values of secret-looking flags blanked: --password=x and --password x."""
-    redacted = []
-    hide_next = False
-    for arg in args or []:
-        text = str(arg)
-        if hide_next:
-            redacted.append(REDACTED)
-            hide_next = False
-            continue
-        if re.match(r"^--?[\w.-]+$", text) and secret_looking(text):
-            hide_next = True
-        redacted.append(SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text))
-    return redacted
-
-
-def sensitive_entry(entry):
-    """Whether a literal env entry holds a credential: by its name, or by its value (password=..., a URL with a password)."""
-    value = str(entry.get("value") or "")
-    return bool(value) and (secret_looking(entry.get("name")) or SECRET_ASSIGNMENT.search(value) is not None
-                            or URL_PASSWORD.search(value) is not None)
-
-
-def redact_env(env):
-    """Env entries with secret-looking literal values and values from Secrets shown as <redacted>."""
-    redacted = []
-    for entry in env or []:
-        entry = dict(entry)
-        value_from = entry.get("valueFrom") or {}
-        if "secretKeyRef" in value_from:
-            ref = value_from["secretKeyRef"] or {}
-            entry["value"] = REDACTED
-            entry["valueFrom"] = {"secretKeyRef": {"name": ref.get("name"), "key": ref.get("key")}}
-        elif "value" in entry and sensitive_entry(entry):
-            entry["value"] = REDACTED
-        redacted.append(entry)
-    return redacted
-
-
-def _redact_pod_spec(spec):
-    for section in ("initContainers", "containers", "ephemeralContainers"):
-        for container in spec.get(section) or []:
-            if "env" in container:
-                container["env"] = redact_env(container["env"])
-            for key in ("command", "args"):
-                if key in container:
-                    container[key] = redact_args(container[key])
-
-
-def redact_object(obj):
-    """A copy of a pod, a workload or a ReplicationController without secret material."""
-    obj = copy.deepcopy(obj or {})
-    annotations = metadata_of(obj).get("annotations") or {}
-    for key in REDACTED_ANNOTATIONS:
-        if key in annotations:
-            annotations[key] = REDACTED
-    if obj.get("kind") == "Pod" or "containers" in (obj.get("spec") or {}):
-        _redact_pod_spec(obj.get("spec") or {})
-    template_spec = (((obj.get("spec") or {}).get("template") or {}).get("spec")) or {}
-    _redact_pod_spec(template_spec)
-    return obj
-
-
-def _containers(spec):
-    return (spec.get("initContainers") or []) + (spec.get("containers") or []) + (spec.get("ephemeralContainers") or [])
-
-
-def sensitive_values(objects):
-    """The literal env values of secret-looking names in these pods or workloads: to scrub from logs and events."""
-    values = set()
-    for obj in objects:
-        spec = (obj or {}).get("spec") or {}
-        specs = [spec, (((spec.get("template") or {}).get("spec")) or {})]
-        for pod_spec in specs:
-            for container in _containers(pod_spec):
-                for entry in container.get("env") or []:
-                    value = entry.get("value")
-                    if value and sensitive_entry(entry) and len(str(value)) >= MIN_SCRUB_LENGTH:
-                        values.add(str(value))
-    return values
-
-
-def scrub(text, values=()):
-    """Text with the given literals and credential-looking assignments replaced by <redacted>."""
-    if not text:
-        return text
-    for value in sorted(values, key=len, reverse=True):
-        text = text.replace(value, REDACTED)
-    text = SECRET_ASSIGNMENT.sub(lambda m: m.group(1) + REDACTED, text)
-    text = URL_PASSWORD.sub(lambda m: m.group(1) + REDACTED + "@", text)
-    return BEARER.sub(lambda m: m.group(1) + REDACTED, text)
-
-
 # -- classification -----------------------------------------------------------------------------------------
 
 def finding(reason, obj, message, container=None, count=1, revision=None, current=True):
@@ -201,7 +86,7 @@ def finding(reason, obj, message, container=None, count=1, revision=None, curren
 
 
 def _spec_container(pod, name):
-    return next((c for c in _containers((pod or {}).get("spec") or {}) if c.get("name") == name), {})
+    return next((c for c in all_containers((pod or {}).get("spec") or {}) if c.get("name") == name), {})
 
 
 def _limit_text(container, resource):
@@ -499,8 +384,22 @@ def pod_report(pod, revision=None, current=True):
     return summary
 
 
+def _percent(used, of):
+    """used as a percentage of `of` (both Kubernetes quantities), rounded to 0.1; None when either is missing or unreadable."""
+    try:
+        if used and of and parse_quantity(of):
+            return round(float(parse_quantity(used) * 100 / parse_quantity(of)), 1)
+    except (ValueError, ArithmeticError):
+        pass
+    return None
+
+
 def usage_report(pod_metrics, pods):
-    """kubectl top pods --containers, with the memory limit beside the usage."""
+    """kubectl top pods --containers, with the CPU request and the memory limit beside the usage.
+
+    cpu_request is the container's CPU request, else its CPU limit (the API defaults a missing request
+    to the limit); cpu_percent_of_request and memory_percent_of_limit are None when there is no such bound.
+    """
     names = set(metadata_of(p).get("name") for p in pods)
     by_name = dict((metadata_of(p).get("name"), p) for p in pods)
     rows = []
@@ -510,31 +409,34 @@ def usage_report(pod_metrics, pods):
             continue
         for container in item.get("containers") or []:
             usage = container.get("usage") or {}
-            spec = _spec_container(by_name[name], container.get("name"))
-            limits = (spec.get("resources") or {}).get("limits") or {}
-            row = dict(pod=name, container=container.get("name"), cpu=usage.get("cpu"), memory=usage.get("memory"),
-                       memory_limit=limits.get("memory"), memory_percent_of_limit=None)
-            try:
-                if limits.get("memory") and usage.get("memory"):
-                    row["memory_percent_of_limit"] = round(float(parse_quantity(usage["memory"]) * 100 / parse_quantity(limits["memory"])), 1)
-            except (ValueError, ArithmeticError):
-                pass
-            rows.append(row)
+            resources = _spec_container(by_name[name], container.get("name")).get("resources") or {}
+            limits = resources.get("limits") or {}
+            cpu_request = (resources.get("requests") or {}).get("cpu") or limits.get("cpu")
+            rows.append(dict(pod=name, container=container.get("name"), cpu=usage.get("cpu"), cpu_request=cpu_request,
+                             cpu_percent_of_request=_percent(usage.get("cpu"), cpu_request), memory=usage.get("memory"),
+                             memory_limit=limits.get("memory"), memory_percent_of_limit=_percent(usage.get("memory"), limits.get("memory"))))
     return rows
 
 
 def rollout_report(kind, workload, records, revision, state, now):
-    """The rollout summary of the contract: kind, name, revision, previous_revision, images, updated_at, seconds_since_update, state."""
-    record = next((r for r in records if r["revision"] == revision), None)
-    older = [r["revision"] for r in records if revision is not None and r["revision"] < revision]
-    updated_at = (record or {}).get("created")
+    """The rollout summary of the contract: kind, name, revision, previous_revision, images, updated_at, seconds_since_update, state.
+
+    A restart is not a release (rollout.last_release()): previous_revision is the newest older revision
+    whose pod template differs other than by kubectl's restartedAt annotation (for a DeploymentConfig, a
+    Complete version), and updated_at the creation of the first revision of the current release, so that
+    a `kubectl rollout restart` neither looks like a fresh deploy nor makes the pre-restart pods the
+    revision to go back to.
+    """
+    deployed, previous = last_release(workload, records, revision)
+    updated_at = (deployed or {}).get("created")
     seconds = None
     if updated_at:
         try:
             seconds = max(int((now - parse_time(updated_at)).total_seconds()), 0)
         except ValueError:
             seconds = None
-    return dict(kind=kind, name=metadata_of(workload).get("name"), revision=revision, previous_revision=older[-1] if older else None,
+    return dict(kind=kind, name=metadata_of(workload).get("name"), revision=revision,
+                previous_revision=previous["revision"] if previous else None,
                 images=template_images(workload_template(workload)), updated_at=updated_at, seconds_since_update=seconds, state=state)
 
 
@@ -669,28 +571,16 @@ def summary_text(snapshot):
         lines += ["", "HorizontalPodAutoscalers:", _table(["NAME", "MIN", "MAX", "CURRENT", "DESIRED"], [
             [h["name"], h["min_replicas"], h["max_replicas"], h["current_replicas"], h["desired_replicas"]] for h in snapshot["hpa"]])]
     if snapshot.get("usage"):
-        lines += ["", "Usage (metrics.k8s.io):", _table(["POD", "CONTAINER", "CPU", "MEMORY", "MEMORY LIMIT", "% OF LIMIT"], [
-            [u["pod"], u["container"], u["cpu"], u["memory"], u["memory_limit"], u["memory_percent_of_limit"]] for u in snapshot["usage"]])]
+        lines += ["", "Usage (metrics.k8s.io):", _table(
+            ["POD", "CONTAINER", "CPU", "CPU REQUEST", "% OF REQUEST", "MEMORY", "MEMORY LIMIT", "% OF LIMIT"],
+            [[u["pod"], u["container"], u["cpu"], u.get("cpu_request"), u.get("cpu_percent_of_request"), u["memory"], u["memory_limit"],
+              u["memory_percent_of_limit"]] for u in snapshot["usage"]])]
     if snapshot.get("not_collected"):
         lines += ["", "Not collected:"] + ["  - " + note for note in snapshot["not_collected"]]
     return "\n".join(lines) + "\n"
 
 
 # -- collection (the only code that talks to the API) -------------------------------------------------------
-
-def _items(result):
-    result = result.to_dict() if hasattr(result, "to_dict") else result
-    return (result or {}).get("items") or []
-
-
-def _list(client, kind, api_version, what, **params):
-    try:
-        resource = client.resource(kind, api_version)
-        return _items(client.get(resource, **params))
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        # Every failure of the client (HTTP status, connection, TLS) names what was attempted on what.
-        raise RunbookError("list {0}s of".format(kind), what, api_error_text(error)) from error
-
 
 def _optional(notes, what, fn, default=None):
     """fn(), or default with a note when it fails: a missing permission or API must not lose the rest of the evidence."""
@@ -712,6 +602,25 @@ def _check_namespace(client, namespace, notes):
             raise RunbookError("collect diagnostics of", "namespace {0}".format(namespace), "the namespace does not exist") from error
         # No permission to read namespaces (403) is common for namespaced users: carry on.
         notes.append("namespace {0}: {1}".format(namespace, api_error_text(error)))
+
+
+def scope_text(namespace, kind=None, name=None, selector=None):
+    """How the snapshot names what it read: "deployment shop/web", "namespace shop pods app=web"."""
+    if name:
+        return "{0} {1}/{2}".format(kind.lower(), namespace, name)
+    return "namespace {0}{1}".format(namespace, " pods " + selector if selector else "")
+
+
+def check_target(client, namespace, kind="Deployment", name=None):
+    """(scope, notes): the namespace and the named workload can be read; RunbookError when either does not exist.
+
+    The light read of a precheck: the namespace, and the workload by name; nothing else.
+    """
+    notes = []
+    _check_namespace(client, namespace, notes)
+    if name:
+        read_workload(client, kind, namespace, name)
+    return scope_text(namespace, kind, name), notes
 
 
 def pod_revision_flags(kind, workload, owned, records, pods):
@@ -762,9 +671,9 @@ def revisions_in_namespace(client, namespace, pods, notes):
         if owned_kind not in owners:
             continue
         owned = _optional(notes, "{0}s (for pod revisions)".format(owned_kind),
-                          functools.partial(_list, client, owned_kind, owned_api_version, what, namespace=namespace), [])
+                          functools.partial(list_objects, client, owned_kind, owned_api_version, namespace, what), [])
         workloads = _optional(notes, "{0}s (for pod revisions)".format(kind),
-                              functools.partial(_list, client, kind, api_version, what, namespace=namespace), [])
+                              functools.partial(list_objects, client, kind, api_version, namespace, what), [])
         for workload in workloads:
             flags.update(pod_revision_flags(kind, workload, owned, build_history(kind, workload, owned), pods))
     return dict((metadata_of(p).get("name"), flags.get(metadata_of(p).get("name"), (None, True))) for p in pods)
@@ -821,27 +730,28 @@ def collect(client, namespace, now, kind="Deployment", name=None, label_selector
     workload = owned = rollout = history = None
     if name:
         workload, owned, pods, revisions, rollout, history = _read_named(client, kind, namespace, name, now)
-        scope = "{0} {1}/{2}".format(kind.lower(), namespace, name)
+        scope = scope_text(namespace, kind, name)
     else:
         selector = selector_string(label_selectors)
-        params = dict(namespace=namespace)
+        params = {}
         if selector:
             params["label_selector"] = selector
-        pods = _list(client, "Pod", "v1", what, **params)
+        pods = list_objects(client, "Pod", "v1", namespace, what, **params)
         revisions = revisions_in_namespace(client, namespace, pods, notes)
-        scope = "namespace {0}{1}".format(namespace, " pods " + selector if selector else "")
+        scope = scope_text(namespace, selector=selector)
     pods = sorted(pods, key=lambda p: metadata_of(p).get("name") or "")
 
-    events = _optional(notes, "events", lambda: _list(client, "Event", "v1", what, namespace=namespace), [])
+    events = _optional(notes, "events", lambda: list_objects(client, "Event", "v1", namespace, what), [])
     events = sorted(events, key=event_time, reverse=True)
     if events_limit is not None:
         events = events[:events_limit]
 
-    nodes = _optional(notes, "nodes (cluster-scoped; needs permission to list nodes)", lambda: _list(client, "Node", "v1", "the cluster"))
+    nodes = _optional(notes, "nodes (cluster-scoped; needs permission to list nodes)",
+                      lambda: list_objects(client, "Node", "v1", None, "the cluster"))
     hosting = set((p.get("spec") or {}).get("nodeName") for p in pods) - set([None])
 
-    hpas = _optional(notes, "HorizontalPodAutoscalers", lambda: _list(client, "HorizontalPodAutoscaler", "autoscaling/v2", what,
-                                                                      namespace=namespace), [])
+    hpas = _optional(notes, "HorizontalPodAutoscalers",
+                     lambda: list_objects(client, "HorizontalPodAutoscaler", "autoscaling/v2", namespace, what), [])
     hpa = []
     for item in hpas:
         ref = (item.get("spec") or {}).get("scaleTargetRef") or {}
@@ -850,7 +760,7 @@ def collect(client, namespace, now, kind="Deployment", name=None, label_selector
         hpa.append(hpa_summary([item], ref.get("kind"), ref.get("name")))
 
     metrics = _optional(notes, "pod usage (metrics.k8s.io not served?)",
-                        lambda: _list(client, "PodMetrics", "metrics.k8s.io/v1beta1", what, namespace=namespace))
+                        lambda: list_objects(client, "PodMetrics", "metrics.k8s.io/v1beta1", namespace, what))
     usage = usage_report(metrics, pods) if metrics is not None else None
 
     verdict = classify(pods, nodes, kind if name else None, workload, owned or (), revisions, rollout,

@@ -174,21 +174,27 @@ def _prune(value):
     return value
 
 
-def comparable_template(template):
-    """A pod template for comparison: without the pod-template-hash label and deployment.kubernetes.io/* annotations."""
+def comparable_template(template, ignore_restart=False):
+    """A pod template for comparison: without the pod-template-hash label and deployment.kubernetes.io/* annotations.
+
+    ignore_restart: also without kubectl.kubernetes.io/restartedAt, so that a restart is not a change.
+    """
     template = copy.deepcopy(template or {})
     template.pop("$patch", None)
     meta = template.get("metadata") or {}
     (meta.get("labels") or {}).pop(HASH_LABEL, None)
     annotations = meta.get("annotations") or {}
-    for key in [k for k in annotations if k.startswith(DEPLOYMENT_ANNOTATION_PREFIX)]:
+    for key in [k for k in annotations if k.startswith(DEPLOYMENT_ANNOTATION_PREFIX) or (ignore_restart and k == RESTARTED_AT)]:
         del annotations[key]
     return _prune(template)
 
 
-def templates_equal(left, right):
-    """Whether two pod templates describe the same pods (kubectl's equalIgnoreHash, on the served objects)."""
-    return comparable_template(left) == comparable_template(right)
+def templates_equal(left, right, ignore_restart=False):
+    """Whether two pod templates describe the same pods (kubectl's equalIgnoreHash, on the served objects).
+
+    ignore_restart: whether they differ at most by the restartedAt annotation of `kubectl rollout restart`.
+    """
+    return comparable_template(left, ignore_restart) == comparable_template(right, ignore_restart)
 
 
 def template_images(template):
@@ -478,6 +484,39 @@ def is_paused(kind, workload):
     return kind in PAUSABLE_KINDS and bool((workload.get("spec") or {}).get("paused"))
 
 
+def older_revisions(workload, records, current):
+    """The records older than revision `current`, oldest first, that a rollback may go back to.
+
+    For a DeploymentConfig, as `oc rollback` does: only the versions that completed, never one
+    that failed or never finished.
+    """
+    older = [r for r in records if current is not None and r["revision"] < current]
+    if is_deploymentconfig(workload):
+        older = [r for r in older if r.get("phase") == DC_COMPLETE]
+    return older
+
+
+def last_release(workload, records, current):
+    """(deployed, previous): the records of the release the workload runs and of the one before it.
+
+    A release is a change of the pod template other than `kubectl rollout restart`'s restartedAt
+    annotation: a new image, new resources, new env are releases; a restart (and, for a
+    DeploymentConfig, `oc rollout latest` of an unchanged template) is not. Older revisions are
+    those choose_target() would go back to (older_revisions()).
+
+    deployed: the oldest record of the run of revisions, ending at `current`, that have the
+    workload's template up to restarts: when it was rolled out is when this release was deployed.
+    previous: the newest older record with a different template (not counting restarts), or None.
+    """
+    template = workload_template(workload)
+    deployed = next((r for r in records if r["revision"] == current), None)
+    for record in reversed(older_revisions(workload, records, current)):
+        if not templates_equal(record.get("template"), template, ignore_restart=True):
+            return deployed, record
+        deployed = record
+    return deployed, None
+
+
 def choose_target(workload, records, to_revision=None, image=None, what="the workload"):
     """The revision to roll back to, and whether the workload already has its template.
 
@@ -510,14 +549,10 @@ def choose_target(workload, records, to_revision=None, image=None, what="the wor
         if rollback_is_latest(workload, records):
             target = current_record(workload, records)
         if target is None:
-            older = [r for r in records
-                     if current is not None and r["revision"] < current and not templates_equal(r["template"], template)]
-            if is_deploymentconfig(workload):
-                # As `oc rollback` does: the last version that completed, never one that failed or never finished.
-                older = [r for r in older if r.get("phase") == DC_COMPLETE]
-                if not older:
-                    raise RunbookError("roll back", what, "there is no completed version older than the current version {0} to go back to; "
-                                                          "{1}. Name one with to_revision or image".format(current, _available(records)))
+            older = [r for r in older_revisions(workload, records, current) if not templates_equal(r["template"], template)]
+            if not older and is_deploymentconfig(workload):
+                raise RunbookError("roll back", what, "there is no completed version older than the current version {0} to go back to; "
+                                                      "{1}. Name one with to_revision or image".format(current, _available(records)))
             if not older:
                 raise RunbookError("roll back", what, "there is no revision older than the current revision {0} to go back to; {1}".format(
                     current, _available(records)))
@@ -1212,7 +1247,8 @@ def read_workload(client, kind, namespace, name):
     return _to_dict(_call("read", what, client.get, resource, name=name, namespace=namespace))
 
 
-def _list(client, kind, api_version, namespace, what, **params):
+def list_objects(client, kind, api_version, namespace, what, **params):
+    """The items of a list call as dicts (namespace None: cluster-scoped or all namespaces); RunbookError naming `what` when it fails."""
     resource = _call("find the API of", kind, client.resource, kind, api_version)
     return (_to_dict(_call("list {0}s of".format(kind), what, client.get, resource, namespace=namespace, **params)) or {}).get("items") or []
 
@@ -1222,11 +1258,11 @@ def read_owned(client, kind, workload):
     namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     what = describe(kind, namespace, name)
     if kind == DEPLOYMENT_CONFIG:
-        items = _list(client, "ReplicationController", "v1", namespace, what, label_selector="{0}={1}".format(DC_NAME, name))
+        items = list_objects(client, "ReplicationController", "v1", namespace, what, label_selector="{0}={1}".format(DC_NAME, name))
         return [item for item in items if owned_by_dc(item, workload)]
     owned_kind = "ReplicaSet" if kind == "Deployment" else "ControllerRevision"
     selector = label_selector_string((workload.get("spec") or {}).get("selector"))
-    items = _list(client, owned_kind, API_VERSION, namespace, what, label_selector=selector)
+    items = list_objects(client, owned_kind, API_VERSION, namespace, what, label_selector=selector)
     return [item for item in items if owned_by(item, workload)]
 
 
@@ -1237,7 +1273,7 @@ def read_pods(client, kind, workload, owned):
         selector = "{0}={1}".format(DC_POD_LABEL, name)
     else:
         selector = label_selector_string((workload.get("spec") or {}).get("selector"))
-    pods = _list(client, "Pod", "v1", namespace, describe(kind, namespace, name), label_selector=selector)
+    pods = list_objects(client, "Pod", "v1", namespace, describe(kind, namespace, name), label_selector=selector)
     owners = owned if kind in ("Deployment", DEPLOYMENT_CONFIG) else [workload]
     return [p for p in pods if any(owned_by(p, owner) for owner in owners)]
 
@@ -1253,7 +1289,7 @@ def read_status(client, kind, namespace, name):
 def read_warning_events(client, kind, workload, owned, pods, limit):
     namespace = metadata_of(workload).get("namespace")
     what = describe(kind, namespace, metadata_of(workload).get("name"))
-    events = _list(client, "Event", "v1", namespace, what, field_selector="type=Warning")
+    events = list_objects(client, "Event", "v1", namespace, what, field_selector="type=Warning")
     return warning_events(events, kind, workload, owned, pods, limit)
 
 

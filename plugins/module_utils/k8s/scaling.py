@@ -30,6 +30,8 @@ import re
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import label_selector_string
+# rollout.py must not import this module (it would be a cycle): the kinds and their APIs are defined there.
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import API_VERSION, DEPLOYMENT_CONFIG, condition_of
 
 # Runbook 000 ("Scaling Operations"): "Never scale below minimum replicas (2) for availability",
 # repeated under "Cost Optimization": "Never go below minimum replicas (2)"; its HPA example has minReplicas: 2.
@@ -39,11 +41,7 @@ DEFAULT_MIN_REPLICAS = 2
 # runaway factor ("x10") that would exhaust the cluster during an incident.
 DEFAULT_MAX_REPLICAS = 50
 
-KINDS = ("Deployment", "StatefulSet", "ReplicaSet", "DeploymentConfig")
-DEPLOYMENT_CONFIG = "DeploymentConfig"
-# OpenShift DeploymentConfigs live in apps.openshift.io; the others in apps.
-API_VERSIONS = {DEPLOYMENT_CONFIG: "apps.openshift.io/v1"}
-APPS_API_VERSION = "apps/v1"
+KINDS = ("Deployment", "StatefulSet", "ReplicaSet", DEPLOYMENT_CONFIG)
 HPA_POLICIES = ("adjust", "refuse", "ignore")
 RESOURCE_SECTIONS = ("requests", "limits")
 # Runbook 000 raises memory and cpu (Vertical Scaling) and ephemeral storage limits (Node Disk Pressure).
@@ -219,11 +217,6 @@ def describe(kind, namespace, name):
     return "{0} {1}/{2}".format(kind, namespace, name)
 
 
-def api_version_of(kind):
-    """The API group/version of a workload kind: apps/v1, or apps.openshift.io/v1 for a DeploymentConfig."""
-    return API_VERSIONS.get(kind, APPS_API_VERSION)
-
-
 def pod_selector(workload):
     """The workload's pod selector as a labelSelector query string (a DeploymentConfig's selector is a plain map)."""
     selector = (workload.get("spec") or {}).get("selector") or {}
@@ -262,7 +255,7 @@ def hpas_targeting(hpas, kind, name):
     groups = ("apps.openshift.io", "") if kind == DEPLOYMENT_CONFIG else ("apps", "extensions", "")
     for hpa in hpas:
         ref = (hpa.get("spec") or {}).get("scaleTargetRef") or {}
-        group = (ref.get("apiVersion") or ("" if kind == DEPLOYMENT_CONFIG else "apps/v1")).rpartition("/")[0]
+        group = (ref.get("apiVersion") or ("" if kind == DEPLOYMENT_CONFIG else API_VERSION)).rpartition("/")[0]
         if ref.get("kind") == kind and ref.get("name") == name and group in groups:
             found.append(hpa)
     return found
@@ -585,13 +578,6 @@ def _count(status, field):
     return int(status.get(field) or 0)
 
 
-def _condition(obj, kind):
-    for cond in (obj.get("status") or {}).get("conditions") or []:
-        if cond.get("type") == kind:
-            return cond
-    return {}
-
-
 def rollout_status(workload):
     """(done, message, hopeless) for a workload that should run spec.replicas ready, up-to-date pods.
 
@@ -614,8 +600,8 @@ def rollout_status(workload):
     reason = None
     if kind in ("Deployment", DEPLOYMENT_CONFIG):
         # A DeploymentConfig whose latest version failed has Progressing False, ProgressDeadlineExceeded, as a Deployment.
-        progressing = _condition(workload, "Progressing")
-        failure = _condition(workload, "ReplicaFailure")
+        progressing = condition_of(workload, "Progressing")
+        failure = condition_of(workload, "ReplicaFailure")
         if progressing.get("reason") == "ProgressDeadlineExceeded":
             reason, hopeless = "the rollout exceeded its progress deadline: {0}".format(progressing.get("message", "")), True
         elif failure.get("status") == "True":
@@ -642,7 +628,7 @@ def pod_problem(pod):
     """Why one pod is not ready, in a sentence, or None when it is."""
     status = pod.get("status") or {}
     phase = status.get("phase") or "Pending"
-    scheduled = _condition(pod, "PodScheduled")
+    scheduled = condition_of(pod, "PodScheduled")
     if phase == "Pending" and scheduled.get("status") == "False":
         return "Pending, {0}: {1}".format(scheduled.get("reason") or "not scheduled", scheduled.get("message") or "")
     reasons = []
@@ -669,7 +655,7 @@ def pod_problem(pod):
         reasons.append("container {0}: {1}".format(cs.get("name"), ", ".join(parts or ["not ready"])))
     if reasons:
         return "{0}, {1}".format(phase, "; ".join(reasons))
-    ready = _condition(pod, "Ready")
+    ready = condition_of(pod, "Ready")
     if ready.get("status") != "True":
         return "{0}, not ready{1}".format(phase, ": " + ready["message"] if ready.get("message") else "")
     return None

@@ -123,3 +123,51 @@ def test_negative_events_limit_is_refused(run_module, install, tmp_path):
     install(ReadOnlyClient(objects()))
     result = run_module(k8s_diagnostics.main, dict(namespace=NS, dest=str(tmp_path), events_limit=-1)).result
     assert result["failed"] is True and result["msg"] == "Failed to use the options: events_limit must be 0 or more, got -1"
+
+
+class RecordingClient(ReadOnlyClient):
+    """A ReadOnlyClient that records (kind, name) of every read."""
+
+    def __init__(self, objects_, forbidden=()):
+        super().__init__(objects_, forbidden)
+        self.reads = []
+
+    def get(self, resource, name=None, namespace=None, **params):
+        self.reads.append((resource.kind, name))
+        return super().get(resource, name=name, namespace=namespace, **params)
+
+
+def test_target_only_reads_the_namespace_and_the_workload_and_nothing_else(run_module, install, tmp_path, monkeypatch):
+    web = {"kind": "Deployment", "metadata": {"name": "web", "namespace": NS, "uid": "uid-web"}, "spec": {}}
+    client = install(RecordingClient(dict(objects(), Deployment=[web])))
+    monkeypatch.setattr(diagnostics, "core_api", lambda client: pytest.fail("target_only must not read logs"))
+    monkeypatch.chdir(tmp_path)
+    result = run_module(k8s_diagnostics.main, dict(namespace=NS, name="web", target_only=True)).result
+    assert result["changed"] is False and "failed" not in result
+    assert (result["scope"], result["not_collected"]) == ("deployment shop/web", [])
+    assert "summary" not in result and "evidence_dir" not in result
+    assert client.reads == [("Namespace", NS), ("Deployment", "web")]
+    assert os.listdir(str(tmp_path)) == []
+
+    client.reads = []
+    assert run_module(k8s_diagnostics.main, dict(namespace=NS, target_only=True)).result["scope"] == "namespace shop"
+    assert client.reads == [("Namespace", NS)]
+
+
+def test_target_only_fails_as_the_snapshot_would(run_module, install):
+    install(ReadOnlyClient(objects()))
+    result = run_module(k8s_diagnostics.main, dict(namespace=NS, name="web", target_only=True)).result
+    assert result["failed"] is True and result["msg"] == "Failed to read deployment shop/web: Deployment web not found"
+    install(ReadOnlyClient(dict(objects(), Namespace=[])))
+    result = run_module(k8s_diagnostics.main, dict(namespace=NS, target_only=True)).result
+    assert result["failed"] is True and result["msg"] == "Failed to collect diagnostics of namespace shop: the namespace does not exist"
+    # Namespaces that may not be read (403) are a note, as in the snapshot.
+    install(ReadOnlyClient(objects(), forbidden=("Namespace",)))
+    result = run_module(k8s_diagnostics.main, dict(namespace=NS, target_only=True)).result
+    assert result["not_collected"] == ["namespace shop: Namespace is forbidden"]
+
+
+def test_dest_is_required_for_a_snapshot(run_module, install):
+    install(ReadOnlyClient(objects()))
+    result = run_module(k8s_diagnostics.main, dict(namespace=NS)).result
+    assert result["failed"] is True and "dest" in result["msg"]

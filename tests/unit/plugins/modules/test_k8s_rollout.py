@@ -253,6 +253,40 @@ def test_check_mode_sends_a_dry_run_and_shows_the_diff(run_module, fake):
     assert REVISION not in result["diff"]["after"]["metadata"]["annotations"]
 
 
+SECRET_ENV = [{"name": "DB_PASSWORD", "value": "hunter2-literal"}, {"name": "DATABASE_URL", "value": "postgres://app:pg-s3cret@db/app"},
+              {"name": "API_TOKEN", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}}, {"name": "LOG_LEVEL", "value": "debug"}]
+
+
+def with_secrets(obj):
+    """The object with SECRET_ENV and a --password flag in its pod template's container."""
+    container = obj["spec"]["template"]["spec"]["containers"][0]
+    container["env"] = copy.deepcopy(SECRET_ENV)
+    container["args"] = ["--password", "flag-s3cret", "--port=8080"]
+    return obj
+
+
+@pytest.mark.parametrize("extra", [dict(to_revision=1, _ansible_check_mode=True), dict(to_revision=1), dict(state="restarted")])
+def test_the_diff_never_carries_a_literal_secret(run_module, fake, extra):
+    objects = cluster()
+    for obj in objects["Deployment"] + objects["ReplicaSet"]:
+        with_secrets(obj)
+    fake(objects, on_patch=controller_settles(renumber_to=3))
+    result = run_module(k8s_rollout.main, args(_ansible_diff=True, **extra)).result
+    assert result["changed"] is True
+    text = json.dumps(result)
+    for secret in ("hunter2-literal", "pg-s3cret", "flag-s3cret"):
+        assert secret not in text
+    for side in ("before", "after"):
+        container = result["diff"][side]["spec"]["template"]["spec"]["containers"][0]
+        assert container["env"] == [
+            {"name": "DB_PASSWORD", "value": "<redacted>"}, {"name": "DATABASE_URL", "value": "<redacted>"},
+            {"name": "API_TOKEN", "value": "<redacted>", "valueFrom": {"secretKeyRef": {"name": "api", "key": "token"}}},
+            {"name": "LOG_LEVEL", "value": "debug"}]
+        assert container["args"] == ["--password", "<redacted>", "--port=8080"]
+    # Only the view is redacted: the workload keeps its values.
+    assert objects["Deployment"][0]["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "hunter2-literal"
+
+
 def test_unknown_revision_is_refused_before_any_change(run_module, fake):
     client = fake(cluster())
     result = run_module(k8s_rollout.main, args(to_revision=7)).result

@@ -18,6 +18,7 @@ import tarfile
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import diagnostics as d
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s import redact
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s import rollout
 
 NOW = datetime.datetime(2026, 1, 3, 10, 5, 0, tzinfo=datetime.timezone.utc)
@@ -207,6 +208,82 @@ def test_rollout_report_ages_the_current_revision():
                       "updated_at": "2026-01-03T10:00:00Z", "seconds_since_update": 300, "state": "failed"}
 
 
+def revision_template(image, restarted_at=None, memory=None, hash_=None):
+    meta = {"labels": {"app": "web"}}
+    if hash_:
+        meta["labels"][rollout.HASH_LABEL] = hash_
+    if restarted_at:
+        meta["annotations"] = {rollout.RESTARTED_AT: restarted_at}
+    container = {"name": "app", "image": image}
+    if memory:
+        container["resources"] = {"limits": {"memory": memory}}
+    return {"metadata": meta, "spec": {"containers": [container]}}
+
+
+def deployment_with_history(*revisions):
+    """A Deployment at the last of `revisions` ((image, restarted_at, memory, created), oldest first) and its ReplicaSets."""
+    replicasets = [{"kind": "ReplicaSet", "metadata": {
+        "name": "web-r%d" % n, "namespace": "shop", "creationTimestamp": created, "annotations": {rollout.REVISION: str(n)},
+        "ownerReferences": [{"kind": "Deployment", "name": "web", "uid": "uid-web", "controller": True}]},
+        "spec": {"template": revision_template(image, restarted_at, memory, hash_="h%d" % n)}}
+        for n, (image, restarted_at, memory, created) in enumerate(revisions, 1)]
+    image, restarted_at, memory, _created = revisions[-1]
+    workload = {"kind": "Deployment", "metadata": {"name": "web", "namespace": "shop", "uid": "uid-web"},
+                "spec": {"template": revision_template(image, restarted_at, memory)}}
+    records = rollout.build_history("Deployment", workload, replicasets)
+    return workload, records, rollout.current_revision(workload, records)
+
+
+def test_a_restart_is_not_a_release_so_not_the_revision_to_go_back_to():
+    workload, records, current = deployment_with_history(
+        ("shop:1", None, None, "2026-01-01T10:00:00Z"),
+        ("shop:2", None, None, "2026-01-02T10:00:00Z"),
+        ("shop:2", "2026-01-03T09:00:00Z", None, "2026-01-03T09:00:00Z"),
+        ("shop:2", "2026-01-03T10:00:00Z", None, "2026-01-03T10:00:00Z"))
+    report = d.rollout_report("Deployment", workload, records, current, "complete", NOW)
+    # Revisions 3 and 4 are restarts of revision 2: shop:2 was deployed on day 2 and shop:1 is what it replaced.
+    assert (report["revision"], report["previous_revision"], report["updated_at"], report["seconds_since_update"]) == (
+        4, 1, "2026-01-02T10:00:00Z", 86700)
+
+
+def test_a_resources_change_is_a_release():
+    workload, records, current = deployment_with_history(
+        ("shop:2", None, None, "2026-01-02T10:00:00Z"),
+        ("shop:2", "2026-01-03T09:00:00Z", None, "2026-01-03T09:00:00Z"),
+        ("shop:2", "2026-01-03T09:00:00Z", "512Mi", "2026-01-03T10:00:00Z"))
+    report = d.rollout_report("Deployment", workload, records, current, "complete", NOW)
+    assert (report["revision"], report["previous_revision"], report["updated_at"], report["seconds_since_update"]) == (
+        3, 2, "2026-01-03T10:00:00Z", 300)
+
+
+def test_a_first_release_restarted_has_no_previous_revision():
+    workload, records, current = deployment_with_history(
+        ("shop:2", None, None, "2026-01-02T10:00:00Z"),
+        ("shop:2", "2026-01-03T10:00:00Z", None, "2026-01-03T10:00:00Z"))
+    report = d.rollout_report("Deployment", workload, records, current, "complete", NOW)
+    assert (report["revision"], report["previous_revision"], report["updated_at"]) == (2, None, "2026-01-02T10:00:00Z")
+
+
+def test_deploymentconfig_previous_revision_is_a_complete_version_of_another_template():
+    def rc(version, image, phase):
+        return {"kind": "ReplicationController", "metadata": {
+            "name": "api-%d" % version, "uid": "uid-api-%d" % version, "creationTimestamp": "2026-01-0%dT10:00:00Z" % version,
+            "ownerReferences": [{"kind": "DeploymentConfig", "name": "api", "uid": "uid-api", "controller": True}],
+            "annotations": {rollout.DC_NAME: "api", rollout.DC_VERSION: str(version), rollout.DC_PHASE: phase}},
+            "spec": {"template": {"spec": {"containers": [{"name": "api", "image": image}]}}}}
+    # 1 api:1 Complete; 2 api:3 Failed; 3 api:2 Complete; 4 api:2 again (oc rollout latest), Complete.
+    rcs = [rc(1, "api:1", "Complete"), rc(2, "api:3", "Failed"), rc(3, "api:2", "Complete"), rc(4, "api:2", "Complete")]
+    dc = {"kind": "DeploymentConfig", "metadata": {"name": "api", "namespace": "shop", "uid": "uid-api"}, "status": {"latestVersion": 4},
+          "spec": {"template": {"spec": {"containers": [{"name": "api", "image": "api:2"}]}}}}
+    records = rollout.build_history("DeploymentConfig", dc, rcs)
+    report = d.rollout_report("DeploymentConfig", dc, records, 4, "complete", NOW)
+    assert (report["revision"], report["previous_revision"], report["updated_at"]) == (4, 1, "2026-01-03T10:00:00Z")
+    # The same rule as the rollback k8s_rollout makes without to_revision: a Failed version is never the target.
+    rcs[0]["metadata"]["annotations"][rollout.DC_PHASE] = "Failed"
+    records = rollout.build_history("DeploymentConfig", dc, rcs)
+    assert d.rollout_report("DeploymentConfig", dc, records, 4, "complete", NOW)["previous_revision"] is None
+
+
 @pytest.mark.parametrize("seconds, text", [(5, "5s"), (119, "119s"), (750, "12m"), (7200, "2h"), (7300, "2h1m"), (200000, "2d7h")])
 def test_age_text(seconds, text):
     assert d.age_text(seconds) == text
@@ -285,7 +362,7 @@ SECRET_ENV = [
 
 def test_redaction_of_env_args_and_last_applied():
     workload = deployment()
-    workload["metadata"]["annotations"] = {d.LAST_APPLIED: json.dumps({"env": SECRET_ENV}), "team": "payments"}
+    workload["metadata"]["annotations"] = {rollout.LAST_APPLIED: json.dumps({"env": SECRET_ENV}), "team": "payments"}
     container = workload["spec"]["template"]["spec"]["containers"][0]
     container["env"] = SECRET_ENV
     container["args"] = ["--db-password", "hunter2-literal", "--token=tok_123456", "--port=8080"]
@@ -297,7 +374,7 @@ def test_redaction_of_env_args_and_last_applied():
     assert env["FROM_SECRET"] == {"name": "FROM_SECRET", "value": "<redacted>", "valueFrom": {"secretKeyRef": {"name": "db", "key": "password"}}}
     assert env["POD_IP"] == SECRET_ENV[-1]
     assert redacted["spec"]["template"]["spec"]["containers"][0]["args"] == ["--db-password", "<redacted>", "--token=<redacted>", "--port=8080"]
-    assert redacted["metadata"]["annotations"] == {d.LAST_APPLIED: "<redacted>", "team": "payments"}
+    assert redacted["metadata"]["annotations"] == {rollout.LAST_APPLIED: "<redacted>", "team": "payments"}
     text = json.dumps(redacted)
     assert "hunter2-literal" not in text and "sk_live_abcdef" not in text and "tok_123456" not in text
     assert workload["spec"]["template"]["spec"]["containers"][0]["env"][0]["value"] == "hunter2-literal"  # the input is left alone
@@ -389,13 +466,30 @@ def test_usage_report_sets_memory_against_the_limit():
     raw = pod("web-a", resources={"limits": {"memory": "200Mi"}})
     metrics = [{"metadata": {"name": "web-a"}, "containers": [{"name": "app", "usage": {"cpu": "15m", "memory": "150Mi"}}]},
                {"metadata": {"name": "other"}, "containers": [{"name": "x", "usage": {"cpu": "1m", "memory": "1Mi"}}]}]
-    assert d.usage_report(metrics, [raw]) == [dict(pod="web-a", container="app", cpu="15m", memory="150Mi", memory_limit="200Mi",
-                                                   memory_percent_of_limit=75.0)]
+    assert d.usage_report(metrics, [raw]) == [dict(pod="web-a", container="app", cpu="15m", cpu_request=None, cpu_percent_of_request=None,
+                                                   memory="150Mi", memory_limit="200Mi", memory_percent_of_limit=75.0)]
+
+
+@pytest.mark.parametrize("resources, cpu, cpu_request, percent", [
+    ({"requests": {"cpu": "100m"}, "limits": {"cpu": "1"}}, "200m", "100m", 200.0),
+    ({"requests": {"cpu": "0.5"}}, "250000000n", "0.5", 50.0),
+    ({"requests": {"cpu": "1"}}, "333m", "1", 33.3),
+    # No request: the API would have set it to the limit.
+    ({"limits": {"cpu": "250m"}}, "250000u", "250m", 100.0),
+    ({}, "200m", None, None),
+    ({"requests": {"cpu": "0"}}, "200m", "0", None),
+    ({"requests": {"cpu": "a lot"}}, "200m", "a lot", None),
+])
+def test_usage_report_sets_cpu_against_the_request(resources, cpu, cpu_request, percent):
+    raw = pod("web-a", resources=resources)
+    metrics = [{"metadata": {"name": "web-a"}, "containers": [{"name": "app", "usage": {"cpu": cpu, "memory": "1Mi"}}]}]
+    (row,) = d.usage_report(metrics, [raw])
+    assert (row["cpu"], row["cpu_request"], row["cpu_percent_of_request"], row["memory_percent_of_limit"]) == (cpu, cpu_request, percent, None)
 
 
 def test_url_passwords_are_scrubbed():
     assert d.scrub("dial postgres://app:s3cr3t-pw@db:5432/app failed") == "dial postgres://app:<redacted>@db:5432/app failed"
-    assert d.redact_env([{"name": "DATABASE", "value": "mysql://u:pw1234@h/db"}]) == [{"name": "DATABASE", "value": "<redacted>"}]
+    assert redact.redact_env([{"name": "DATABASE", "value": "mysql://u:pw1234@h/db"}]) == [{"name": "DATABASE", "value": "<redacted>"}]
 
 
 def test_a_crash_looping_container_caught_running_between_back_offs_is_still_a_crash_loop():

@@ -12,8 +12,8 @@ __metaclass__ = type
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
+from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import api_version_of
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.scaling import (
-    api_version_of,
     hpas_targeting,
     plan_scale,
     pod_selector,

@@ -229,6 +229,12 @@ queries:
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
+from ansible_collections.sre.runbooks.plugins.module_utils.postgres.activity import (
+    IDLE_IN_TRANSACTION_STATES,
+    UNKNOWN,
+    count as _count,
+    is_client as _is_client,
+)
 from ansible_collections.sre.runbooks.plugins.module_utils.postgres.connection import (
     POSTGRES_REQUIRED_LIBS,
     QueryRecorder,
@@ -261,11 +267,6 @@ ACTIVITY_SQL = (
     " FROM pg_stat_activity"
 )
 
-CLIENT_BACKEND = "client backend"
-IDLE_IN_TRANSACTION_STATES = ("idle in transaction", "idle in transaction (aborted)")
-# Shown to a role without pg_read_all_stats for other roles' sessions (their state is NULL).
-UNKNOWN = "unknown"
-
 
 def argument_spec():
     spec = postgres_argument_spec()
@@ -292,13 +293,6 @@ def activity_sql(include_queries):
     return ACTIVITY_SQL.format(query="query" if include_queries else "NULL::text AS query")
 
 
-def _count(values):
-    counts = {}
-    for value in values:
-        counts[value] = counts.get(value, 0) + 1
-    return counts
-
-
 def _long_running_entry(row, include_queries):
     entry = dict(
         pid=row["pid"],
@@ -313,14 +307,6 @@ def _long_running_entry(row, include_queries):
     if include_queries:
         entry["query"] = (row.get("query") or "")[:QUERY_TEXT_LIMIT]
     return entry
-
-
-def _is_client(row):
-    if row.get("backend_type") is None:
-        # Another role's session hidden from us (backend_type is NULL too): a process attached
-        # to a database is almost always a client; the launchers and writers have no database.
-        return row.get("datname") is not None
-    return row["backend_type"] == CLIENT_BACKEND
 
 
 def summarise_activity(settings, rows, long_running_threshold, utilization_warn_percent, include_queries):

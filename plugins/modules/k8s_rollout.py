@@ -42,19 +42,6 @@ description:
     values whose names or values look secret (C(DB_PASSWORD), C(password=...), a URL with a password), values from Secrets
     and secret-looking command-line flags show as C(<redacted>), as in sre.runbooks.k8s_diagnostics' evidence.
 options:
-  kind:
-    description: Kind of the workload.
-    type: str
-    choices: [Deployment, StatefulSet, DaemonSet, DeploymentConfig]
-    default: Deployment
-  name:
-    description: Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the workload.
-    type: str
-    required: true
   state:
     description:
       - V(rolled_back) puts back the pod template of an earlier revision, as C(kubectl rollout undo) does.
@@ -153,6 +140,7 @@ author:
 requirements:
   - kubernetes >= 24.2.0
 extends_documentation_fragment:
+  - sre.runbooks.k8s_workload
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
 """

@@ -27,19 +27,6 @@ description:
     latest version's C(openshift.io/deployment.phase), and the pods are those labelled C(deploymentconfig=<name>).
   - Never changes anything; check mode behaves exactly like a normal run. Never reads Secrets.
 options:
-  kind:
-    description: Kind of the workload.
-    type: str
-    choices: [Deployment, StatefulSet, DaemonSet, DeploymentConfig]
-    default: Deployment
-  name:
-    description: Name of the workload.
-    type: str
-    required: true
-  namespace:
-    description: Namespace of the workload.
-    type: str
-    required: true
   events_limit:
     description:
       - At most this many Warning events are returned, the latest first.
@@ -65,6 +52,7 @@ author:
 requirements:
   - kubernetes >= 24.2.0
 extends_documentation_fragment:
+  - sre.runbooks.k8s_workload
   - kubernetes.core.k8s_auth_options
   - ansible.builtin.action_common_attributes
 """

@@ -16,10 +16,15 @@ version_added: 0.1.0
 description:
   - Runs the read-only checks of the "database connection exhaustion" runbooks in one task
     and returns the numbers they are read for.
-  - Counts client connections by state, database and role, compares them with C(max_connections)
-    minus the reserved slots, and lists sessions that have been busy for longer than O(long_running_threshold).
+  - Counts client connections by state, database, role and application (C(application_name), with their states),
+    compares them with C(max_connections) minus the reserved slots, and lists sessions that have been busy for longer
+    than O(long_running_threshold).
+  - Reports the headroom left under every connection limit that applies, in RV(headroom), the server's
+    (C(max_connections) minus C(superuser_reserved_connections) and C(reserved_connections)) and each
+    C(CONNECTION LIMIT) set on a role (C(rolconnlimit)) or a database (C(datconnlimit)), and names the tightest one.
   - Only client backends are counted. Background processes (checkpointer, autovacuum, WAL sender, parallel workers, ...)
-    do not use C(max_connections) slots; they are reported as RV(background_processes) only.
+    do not use C(max_connections) slots; they are reported as RV(background_processes) only. WAL senders do count against
+    role and database connection limits, and RV(headroom) counts them there.
   - Never changes anything; check mode behaves exactly like a normal run.
   - Requires PostgreSQL 10 or later.
 options:
@@ -81,6 +86,12 @@ EXAMPLES = r"""
       {{ activity.total_connections }} of {{ activity.max_connections }} connections in use
       ({{ activity.utilization_percent }}%), by database {{ activity.by_database }}
 
+- name: Say which limit runs out first and which applications hold the connections
+  ansible.builtin.debug:
+    msg: >-
+      {{ activity.headroom.tightest.available }} connection(s) left under the {{ activity.headroom.tightest.scope }}
+      limit {{ activity.headroom.tightest.name or '' }}; connections by application: {{ activity.by_application }}
+
 - name: Show sessions busy for more than 2 minutes, with their statements
   sre.runbooks.pg_activity_info:
     login_host: db.example.com
@@ -132,7 +143,9 @@ utilization_percent:
   type: float
   sample: 43.3
 exhausted:
-  description: Whether RV(utilization_percent) is at or above O(utilization_warn_percent).
+  description:
+    - Whether RV(utilization_percent) is at or above O(utilization_warn_percent).
+    - Only the server's limit; RV(headroom) has the same flag for each role and database limit.
   returned: success
   type: bool
   sample: false
@@ -153,6 +166,46 @@ by_user:
   returned: success
   type: dict
   sample: {"app": 40, "postgres": 2}
+by_application:
+  description:
+    - Client connections of each C(application_name), with the number in each state (as in RV(by_state)).
+    - V("") holds the clients that set no C(application_name).
+  returned: success
+  type: dict
+  sample:
+    api-worker: {"total": 38, "by_state": {"idle": 35, "idle in transaction": 2, "active": 1}}
+    psql: {"total": 1, "by_state": {"active": 1}}
+headroom:
+  description:
+    - The connections left under each limit that applies; each limit has C(limit), C(used), C(available) (never below V(0)),
+      C(utilization_percent) (one decimal) and C(exhausted) (at or above O(utilization_warn_percent)).
+    - C(used) counts client connections; for role and database limits, WAL senders too (a role's replication
+      connections, logical WAL senders in a database), as PostgreSQL counts them against a C(CONNECTION LIMIT).
+    - A connection must fit under the server's limit, its role's and its database's at once.
+  returned: success
+  type: dict
+  contains:
+    server:
+      description:
+        - C(max_connections) minus C(superuser_reserved_connections) and C(reserved_connections), and the client connections using it;
+          the same figures as RV(available_connections), RV(utilization_percent) and RV(exhausted).
+      type: dict
+      sample: {"limit": 97, "used": 42, "available": 55, "utilization_percent": 43.3, "exhausted": false}
+    roles:
+      description:
+        - Each role that can log in, is not a superuser (superusers are not held to it) and has a C(CONNECTION LIMIT), by name.
+      type: dict
+      sample: {"api": {"limit": 40, "used": 38, "available": 2, "utilization_percent": 95.0, "exhausted": true}}
+    databases:
+      description: Each database that allows connections and has a C(CONNECTION LIMIT), by name.
+      type: dict
+      sample: {"orders": {"limit": 60, "used": 39, "available": 21, "utilization_percent": 65.0, "exhausted": false}}
+    tightest:
+      description:
+        - The limit with the fewest connections left, with C(scope) (V(server), V(role) or V(database)) and C(name)
+          (V(null) for the server); the server's when there is a tie.
+      type: dict
+      sample: {"scope": "role", "name": "api", "limit": 40, "used": 38, "available": 2, "utilization_percent": 95.0, "exhausted": true}
 idle_in_transaction:
   description: Client connections idle inside an open transaction (states V(idle in transaction) and V(idle in transaction (aborted))).
   returned: success
@@ -225,13 +278,17 @@ queries:
   sample:
     - "SELECT current_setting('server_version') AS server_version, ..."
     - "SELECT pid, usename, datname, application_name, client_addr, state, ... FROM pg_stat_activity"
+    - "SELECT 'role' AS scope, rolname AS name, rolconnlimit AS conn_limit FROM pg_roles ..."
 """
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.postgres.activity import (
     IDLE_IN_TRANSACTION_STATES,
+    LIMITS_SQL,
     UNKNOWN,
+    application_counts,
+    connection_headroom,
     count as _count,
     is_client as _is_client,
 )
@@ -309,13 +366,12 @@ def _long_running_entry(row, include_queries):
     return entry
 
 
-def summarise_activity(settings, rows, long_running_threshold, utilization_warn_percent, include_queries):
-    """Turn the settings row and pg_stat_activity rows into the module's result. Pure: no database needed."""
+def summarise_activity(settings, rows, long_running_threshold, utilization_warn_percent, include_queries, limits=()):
+    """Turn the settings row, pg_stat_activity rows and LIMITS_SQL rows into the module's result. Pure: no database needed."""
     clients = [row for row in rows if _is_client(row)]
     total = len(clients)
-    reserved = settings["superuser_reserved_connections"] + settings["reserved_connections"]
-    usable = settings["max_connections"] - reserved
-    utilization = round(100.0 * total / usable, 1) if usable > 0 else 100.0
+    headroom = connection_headroom(settings, rows, limits, utilization_warn_percent)
+    server = headroom["server"]
 
     long_running = [
         row for row in clients
@@ -332,12 +388,14 @@ def summarise_activity(settings, rows, long_running_threshold, utilization_warn_
         superuser_reserved_connections=settings["superuser_reserved_connections"],
         reserved_connections=settings["reserved_connections"],
         total_connections=total,
-        available_connections=max(usable - total, 0),
-        utilization_percent=utilization,
-        exhausted=utilization >= utilization_warn_percent,
+        available_connections=server["available"],
+        utilization_percent=server["utilization_percent"],
+        exhausted=server["exhausted"],
         by_state=_count(row["state"] or UNKNOWN for row in clients),
         by_database=_count(row["datname"] or UNKNOWN for row in clients),
         by_user=_count(row["usename"] or UNKNOWN for row in clients),
+        by_application=application_counts(rows),
+        headroom=headroom,
         idle_in_transaction=sum(1 for row in clients if row["state"] in IDLE_IN_TRANSACTION_STATES),
         background_processes=len(rows) - total,
         long_running=[_long_running_entry(row, include_queries) for row in long_running],
@@ -355,9 +413,11 @@ def report_activity(module, conn):
     db = QueryRecorder(conn, describe_target(module.params), module.check_mode)
     settings = db.read(SETTINGS_SQL)[0]
     rows = db.read(activity_sql(module.params["include_queries"]))
+    limits = db.read(LIMITS_SQL)
     summary = summarise_activity(
         settings, rows,
         module.params["long_running_threshold"], module.params["utilization_warn_percent"], module.params["include_queries"],
+        limits=limits,
     )
     hidden = summary["by_state"].get(UNKNOWN)
     if hidden:

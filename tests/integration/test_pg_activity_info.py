@@ -2,6 +2,7 @@
 
 import contextlib
 import json
+import secrets
 import threading
 import time
 from pathlib import Path
@@ -151,3 +152,105 @@ def test_bad_thresholds_are_refused_before_connecting(pg_cluster, tmp_path, opti
     result = run.task(TASK)
     assert message in result['msg']
     assert 'connect' not in result['msg']
+
+
+@contextlib.contextmanager
+def held_sessions(application_name, idle=0, idle_in_transaction=0, **conninfo):
+    """Hold `idle` idle sessions and `idle_in_transaction` sessions inside an open transaction, all with `application_name`."""
+    conns = []
+    try:
+        for index in range(idle_in_transaction + idle):
+            conn = psycopg2.connect(application_name=application_name, **conninfo)
+            if index < idle_in_transaction:
+                conn.cursor().execute('SELECT 1')  # psycopg2 opens a transaction and leaves it open
+            else:
+                conn.autocommit = True
+            conns.append(conn)
+        yield conns
+    finally:
+        for conn in conns:
+            conn.close()
+
+
+@contextlib.contextmanager
+def limited_role_and_database(cluster, role_limit, database_limit):
+    """A login role and a database, each with a CONNECTION LIMIT; dropped afterwards with their sessions."""
+    suffix = secrets.token_hex(3)
+    role, database, password = 'limited_%s' % suffix, 'limited_db_%s' % suffix, 'pw-%s' % secrets.token_hex(8)
+    cluster.psql("CREATE ROLE %s LOGIN PASSWORD '%s' CONNECTION LIMIT %d" % (role, password, role_limit))
+    cluster.psql('CREATE DATABASE %s CONNECTION LIMIT %d' % (database, database_limit))
+    try:
+        yield {'host': cluster.host, 'port': cluster.port, 'user': role, 'password': password, 'dbname': database}
+    finally:
+        cluster.psql('DROP DATABASE IF EXISTS %s WITH (FORCE)' % database)
+        cluster.psql('DROP ROLE IF EXISTS %s' % role)
+
+
+def read_activity(cluster, tmp_path):
+    return run_playbook(PLAYBOOK, tmp_path, extra_vars=pg_vars(cluster)).task(TASK)
+
+
+def test_counts_connections_by_application_with_their_states(pg_cluster, tmp_path):
+    billing, report = 'billing-%s' % secrets.token_hex(3), 'report-%s' % secrets.token_hex(3)
+    sre = dict(host=pg_cluster.host, port=pg_cluster.port, user='sre', password=pg_cluster.conninfo['password'], dbname='app')
+    with held_sessions(billing, idle=2, idle_in_transaction=1, **sre), held_sessions(report, idle=2, **sre):
+        result = read_activity(pg_cluster, tmp_path)
+    assert result['by_application'][billing] == {'total': 3, 'by_state': {'idle': 2, 'idle in transaction': 1}}
+    assert result['by_application'][report] == {'total': 2, 'by_state': {'idle': 2}}
+    assert sum(group['total'] for group in result['by_application'].values()) == result['total_connections']
+    for state, number in result['by_state'].items():
+        assert sum(group['by_state'].get(state, 0) for group in result['by_application'].values()) == number
+
+
+def test_headroom_under_role_and_database_limits_is_what_postgresql_enforces(pg_cluster, tmp_path):
+    role_limit, database_limit = 3, 4
+    with limited_role_and_database(pg_cluster, role_limit, database_limit) as limited:
+        role, database = limited['user'], limited['dbname']
+        sre = dict(limited)
+        sre.update(user='sre', password=pg_cluster.conninfo['password'])
+        with held_sessions('limited-app', idle=role_limit - 1, **limited):
+            first = read_activity(pg_cluster, tmp_path)
+            assert first['headroom']['roles'][role] == dict(
+                limit=role_limit, used=role_limit - 1, available=1,
+                utilization_percent=round(100.0 * (role_limit - 1) / role_limit, 1), exhausted=False)
+            assert first['headroom']['databases'][database]['used'] == role_limit - 1
+            assert first['headroom']['databases'][database]['available'] == database_limit - (role_limit - 1)
+            assert (first['headroom']['tightest']['scope'], first['headroom']['tightest']['name']) == ('role', role)
+
+            # The one connection left to the role is there; after it, PostgreSQL refuses the role.
+            with held_sessions('limited-app', idle=1, **limited):
+                with pytest.raises(psycopg2.OperationalError, match='too many connections for role'):
+                    psycopg2.connect(**limited).close()
+                # The database has one slot left, for another role; after it, PostgreSQL refuses the database.
+                with held_sessions('other-app', idle=database_limit - role_limit, **sre):
+                    full = read_activity(pg_cluster, tmp_path)
+                    with pytest.raises(psycopg2.OperationalError, match='too many connections for database'):
+                        psycopg2.connect(**sre).close()
+    assert full['headroom']['roles'][role] == dict(limit=role_limit, used=role_limit, available=0, utilization_percent=100.0, exhausted=True)
+    assert full['headroom']['databases'][database] == dict(
+        limit=database_limit, used=database_limit, available=0, utilization_percent=100.0, exhausted=True)
+    # Both are full; a role's limit comes before a database's on a tie.
+    assert (full['headroom']['tightest']['scope'], full['headroom']['tightest']['name'], full['headroom']['tightest']['available']) == ('role', role, 0)
+    # The server's headroom is the one the module always reported.
+    server = full['headroom']['server']
+    assert server['limit'] == full['max_connections'] - full['superuser_reserved_connections'] - full['reserved_connections']
+    assert (server['used'], server['available'], server['utilization_percent'], server['exhausted']) == (
+        full['total_connections'], full['available_connections'], full['utilization_percent'], full['exhausted'])
+    assert 'pg_roles' in ' '.join(full['queries'])
+
+
+def test_limits_that_do_not_apply_are_not_listed(pg_cluster, tmp_path):
+    # A superuser is not held to its CONNECTION LIMIT; nobody connects to a database with ALLOW_CONNECTIONS false.
+    suffix = secrets.token_hex(3)
+    superuser, closed = 'limited_admin_%s' % suffix, 'closed_db_%s' % suffix
+    pg_cluster.psql('CREATE ROLE %s LOGIN SUPERUSER CONNECTION LIMIT 1' % superuser)
+    pg_cluster.psql('CREATE DATABASE %s CONNECTION LIMIT 5 ALLOW_CONNECTIONS false' % closed)
+    try:
+        result = read_activity(pg_cluster, tmp_path)
+    finally:
+        pg_cluster.psql('DROP DATABASE %s' % closed)
+        pg_cluster.psql('DROP ROLE %s' % superuser)
+    assert superuser not in result['headroom']['roles']
+    assert closed not in result['headroom']['databases']
+    # Nor are roles and databases without a limit (-1), such as sre and app.
+    assert 'sre' not in result['headroom']['roles'] and 'app' not in result['headroom']['databases']

@@ -11,6 +11,7 @@ import pytest
 
 from ansible.module_utils.basic import AnsibleModule
 
+from ansible_collections.sre.runbooks.plugins.module_utils.postgres.activity import LIMITS_SQL
 from ansible_collections.sre.runbooks.plugins.modules import pg_activity_info
 from ansible_collections.sre.runbooks.plugins.modules.pg_activity_info import (
     activity_sql,
@@ -23,9 +24,9 @@ OWN_PID = 100
 SETTINGS = dict(server_version="15.10", max_connections=100, superuser_reserved_connections=3, reserved_connections=0, own_pid=OWN_PID)
 
 
-def client(pid, state, seconds=1.0, user="app", db="app", query="SELECT 1", wait=None):
+def client(pid, state, seconds=1.0, user="app", db="app", query="SELECT 1", wait=None, app="api"):
     return dict(
-        pid=pid, usename=user, datname=db, application_name="api", client_addr="10.0.0.7", state=state,
+        pid=pid, usename=user, datname=db, application_name=app, client_addr="10.0.0.7", state=state,
         backend_type="client backend", wait_event_type=wait, duration_seconds=seconds, query=query,
     )
 
@@ -53,8 +54,8 @@ def rows_with_clients(count):
     return rows
 
 
-def summarise(rows, threshold=600, warn=80, include_queries=False, settings=None):
-    return summarise_activity(settings or SETTINGS, rows, threshold, warn, include_queries)
+def summarise(rows, threshold=600, warn=80, include_queries=False, settings=None, limits=()):
+    return summarise_activity(settings or SETTINGS, rows, threshold, warn, include_queries, limits=limits)
 
 
 def test_counts_only_client_backends_against_usable_slots():
@@ -70,6 +71,33 @@ def test_counts_only_client_backends_against_usable_slots():
     assert result["server_version"] == "15.10"
     assert result["max_connections"] == 100
     assert result["superuser_reserved_connections"] == 3
+
+
+def test_counts_by_application_with_states():
+    rows = rows_with_clients(4) + [
+        client(801, "idle in transaction", app="billing"), client(802, "idle", app="billing"), client(803, "active", app=""),
+        background(804, "walsender", state="streaming"),
+    ]
+    result = summarise(rows)
+    assert result["by_application"] == {
+        "api": {"total": 4, "by_state": {"active": 1, "idle": 3}},
+        "billing": {"total": 2, "by_state": {"idle in transaction": 1, "idle": 1}},
+        "": {"total": 1, "by_state": {"active": 1}},
+    }
+    assert sum(group["total"] for group in result["by_application"].values()) == result["total_connections"]
+
+
+def test_headroom_agrees_with_the_existing_figures_and_names_the_tightest_limit():
+    rows = rows_with_clients(10) + [client(900 + n, "idle", user="report", db="analytics") for n in range(3)]
+    limits = [dict(scope="role", name="report", conn_limit=4), dict(scope="database", name="analytics", conn_limit=10)]
+    result = summarise(rows, limits=limits)
+    server = result["headroom"]["server"]
+    assert (server["limit"], server["used"]) == (97, 13)
+    assert (server["available"], server["utilization_percent"], server["exhausted"]) == (
+        result["available_connections"], result["utilization_percent"], result["exhausted"])
+    assert result["headroom"]["roles"]["report"] == dict(limit=4, used=3, available=1, utilization_percent=75.0, exhausted=False)
+    assert result["headroom"]["databases"]["analytics"] == dict(limit=10, used=3, available=7, utilization_percent=30.0, exhausted=False)
+    assert (result["headroom"]["tightest"]["scope"], result["headroom"]["tightest"]["name"]) == ("role", "report")
 
 
 @pytest.mark.parametrize("clients, exhausted", [(77, False), (78, True), (97, True)])
@@ -144,15 +172,21 @@ def test_option_problems():
 
 
 class FakeCursor:
-    def __init__(self, rows):
+    def __init__(self, rows, limits):
         self.rows = rows
+        self.limits = limits
         self.result = []
 
     def mogrify(self, sql, params):
         return sql.encode()
 
     def execute(self, sql, params=None):
-        self.result = [SETTINGS] if "current_setting" in sql else self.rows
+        if "current_setting" in sql:
+            self.result = [SETTINGS]
+        elif sql == LIMITS_SQL:
+            self.result = self.limits
+        else:
+            self.result = self.rows
 
     def fetchall(self):
         return self.result
@@ -164,11 +198,12 @@ class FakeCursor:
 class FakeConnection:
     closed = False
 
-    def __init__(self, rows):
+    def __init__(self, rows, limits=()):
         self.rows = rows
+        self.limits = list(limits)
 
     def cursor(self, **kwargs):
-        return FakeCursor(self.rows)
+        return FakeCursor(self.rows, self.limits)
 
     def close(self):
         self.closed = True
@@ -183,8 +218,18 @@ def test_main_reports_without_changing(run_module, monkeypatch, check_mode):
     assert outcome.result["changed"] is False
     assert outcome.result["total_connections"] == 6
     assert [entry["pid"] for entry in outcome.result["long_running"]] == [501]
-    assert outcome.result["queries"] == [pg_activity_info.SETTINGS_SQL, activity_sql(False)]
+    assert outcome.result["queries"] == [pg_activity_info.SETTINGS_SQL, activity_sql(False), LIMITS_SQL]
     assert conn.closed
+
+
+def test_main_reports_the_headroom_under_the_limits_it_read(run_module, monkeypatch):
+    rows = rows_with_clients(3) + [client(700 + n, "idle", user="api") for n in range(4)]
+    conn = FakeConnection(rows, limits=[dict(scope="role", name="api", conn_limit=5)])
+    monkeypatch.setattr(pg_activity_info, "connect", lambda module: conn)
+    result = run_module(pg_activity_info.main, {"login_host": "db"}).result
+    assert result["headroom"]["roles"] == {"api": dict(limit=5, used=4, available=1, utilization_percent=80.0, exhausted=True)}
+    assert result["headroom"]["tightest"]["name"] == "api"
+    assert result["exhausted"] is False  # the server's limit, as before
 
 
 def test_main_refuses_bad_thresholds(run_module, monkeypatch):

@@ -85,6 +85,19 @@ def _server_account() -> _Account | None:
         ) from None
 
 
+def make_reachable_by_server(path: Path | str) -> Path:
+    """Let the server's OS account reach ``path`` (created if missing), as a restore or backup directory beside it must be.
+
+    Adds only the search bit the account lacks on each ancestor; nothing when not running as root.
+    """
+    path = Path(path).absolute()
+    path.mkdir(parents=True, exist_ok=True)
+    account = _server_account()
+    if account:
+        account.make_traversable(path)
+    return path
+
+
 def _quote_literal(value: str) -> str:
     """Quote a string for postgresql.conf or as an SQL literal (the same rule: double the quotes)."""
     return "'" + value.replace("'", "''") + "'"

@@ -284,3 +284,54 @@ def test_password_never_in_output_nor_on_a_command_line(timeline, tmp_path, clea
     assert run.task('Restore')['verification'][0]['passed'] is True
     assert SRE_PASSWORD not in run.output
     assert seen and not any(SRE_PASSWORD.encode() in cmdline for cmdline in seen)
+
+
+def cutover(tmp_path, live, restored_dir, check=False, expect_rc=0, **args):
+    options = dict({'live_data_dir': str(live.data_dir), 'restored_data_dir': str(restored_dir), 'port': live.port}, **args)
+    path = Path(tmp_path) / ('cutover-%d.yml' % len(list(Path(tmp_path).glob('cutover-*.yml'))))
+    path.write_text(yaml.safe_dump([{'name': 'Cutover', 'hosts': 'localhost', 'gather_facts': False,
+                                     'tasks': [{'name': 'Cut over', 'sre.runbooks.pg_pitr_cutover': options}]}]), encoding='utf-8')
+    return run_playbook(path, tmp_path, check=check, expect_rc=expect_rc)
+
+
+def test_cutover_puts_the_restore_in_place_of_the_live_cluster(tmp_path):
+    """A cluster of its own: the cutover replaces its data directory."""
+    live = PostgresCluster(tmp_path / 'live', archive=True).start()
+    try:
+        live.psql('CREATE TABLE orders (id int PRIMARY KEY)', dbname='app')
+        backup_root = make_reachable_by_server(tmp_path / 'backups')
+        live.pg_basebackup(backup_root / 'base-1')
+        time.sleep(1.1)
+        live.psql('INSERT INTO orders SELECT generate_series(1, 5)', dbname='app')
+        before_loss = live.psql("SELECT to_char(now() AT TIME ZONE 'UTC', 'YYYY-MM-DD\"T\"HH24:MI:SS.US\"Z\"')")
+        live.psql('DELETE FROM orders', dbname='app')
+        live.wait_archived(live.switch_wal())
+        timeline = Timeline(live, backup_root, backup_root / 'base-1', before_loss, None)
+        restored_dir, port = tmp_path / 'live' / 'restored', free_port()
+        restore(timeline, tmp_path, restored_dir, port, recovery_target_time=before_loss)
+
+        # a directory that holds no verified restore is refused with the live server left running
+        unverified = tmp_path / 'live' / 'unverified'
+        unverified.mkdir()
+        refused = cutover(tmp_path, live, unverified, expect_rc=FAILED_TASK).task('Cut over')
+        assert 'holds no restore verified' in refused['msg'] and 'nothing was stopped' in refused['msg']
+        assert live.psql('SELECT count(*) FROM orders', dbname='app') == '0'
+
+        planned = cutover(tmp_path, live, restored_dir, check=True).task('Cut over')
+        assert planned['changed'] is True and planned['actions'][1] == 'stop the live server in %s' % live.data_dir
+        assert live.psql('SELECT count(*) FROM orders', dbname='app') == '0'
+
+        done = cutover(tmp_path, live, restored_dir, verify_queries=[{'query': 'SELECT count(*) FROM orders', 'db': 'app', 'expected': 5}])
+        result = done.task('Cut over')
+        assert result['changed'] is True and result['verification'][0]['passed'] is True
+        # the live port now serves the restored rows, on the new timeline, archiving again; the damaged cluster is kept aside
+        assert live.psql('SELECT count(*) FROM orders', dbname='app') == '5'
+        assert live.psql('SHOW archive_mode') == 'on'
+        assert live.psql('SELECT timeline_id FROM pg_control_checkpoint()') == '2'
+        assert Path(result['previous_data_dir'], 'PG_VERSION').is_file() and not restored_dir.exists()
+        assert not (live.data_dir / 'recovery.signal').exists()
+
+        again = cutover(tmp_path, live, restored_dir).task('Cut over')
+        assert again['changed'] is False and again['actions'] == []
+    finally:
+        live.stop()

@@ -19,8 +19,8 @@ description:
   - Retries evictions that a PodDisruptionBudget refuses (HTTP 429) with a growing back-off until O(wait_timeout), as
     C(kubectl drain) does. M(kubernetes.core.k8s_drain) fails at the first refusal instead.
   - Never leaves a node half drained without saying so. On any failure it uncordons the node it cordoned (unless
-    O(uncordon_on_failure=false)) and fails with each pod that remains on the node and why, for example
-    C(shop/web-5d8f-x2x: PodDisruptionBudget shop/web allows 0 disruptions (needs 3 healthy pods, has 3)).
+    O(uncordon_on_failure=false)) and fails with each pod that remains on the node and why, for example that
+    C(PodDisruptionBudget shop/web allows 0 disruptions (needs 3 healthy pods, has 3)) for C(shop/web-5d8f-x2x).
   - Reads a preflight plan first (the same plan M(sre.runbooks.k8s_node_drain_info) returns). It says which pods would be
     evicted, deleted, skipped or refused, which PodDisruptionBudgets block and by how much, whether the other schedulable
     nodes have room for the requests of the replacements, and which pods would be lost.
@@ -234,6 +234,13 @@ remaining:
   type: list
   elements: dict
   sample: [{"pod": "shop/web-5d8f-x2x", "reason": "PodDisruptionBudget shop/web allows 0 disruptions (needs 3 healthy pods, has 3)"}]
+budget_refusals:
+  description:
+    - For each pod whose eviction a PodDisruptionBudget refused (HTTP 429) before it went or the time ran out, how many
+      times. The drain retried each refusal.
+  returned: always
+  type: dict
+  sample: {"shop/web-5d8f-k9w": 2}
 actions:
   description: What the task did, or in check mode would do, one sentence per write. Empty when nothing needed doing.
   returned: always
@@ -270,7 +277,9 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.drain import (
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.nodes import NodeApi, node_text, status_cause
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import api_error_text
 
-DRAIN, CORDON, UNCORDON = "drain", "cordon", "uncordon"
+DRAIN = "drain"
+CORDON = "cordon"
+UNCORDON = "uncordon"
 # Runbook 004 waits with `--timeout=300s`; the same bound for a drain.
 DEFAULT_WAIT_TIMEOUT = 300
 DEFAULT_WAIT_SLEEP = 2
@@ -349,7 +358,7 @@ def remove_pod(api, pod, how, params, deadline, clock=None, pause=None):
                     return {"pod": key, "outcome": "remaining", "reason": "{0} refused: {1}".format(
                         "eviction" if how == EVICT else "deletion", status_cause(error))}
                 if clock() >= deadline:
-                    return {"pod": key, "outcome": "remaining", "reason": status_cause(error), "blocked": True}
+                    return {"pod": key, "outcome": "remaining", "reason": status_cause(error), "blocked": True, "refusals": attempt + 1}
                 # The last try comes at the deadline, not a back-off before it.
                 pause(min(backoff(attempt, params["wait_sleep"]), max(0, deadline - clock())))
                 attempt += 1
@@ -360,7 +369,7 @@ def remove_pod(api, pod, how, params, deadline, clock=None, pause=None):
         except Exception as error:  # pylint: disable=broad-exception-caught
             return {"pod": key, "outcome": "remaining", "reason": "could not read it: {0}".format(api_error_text(error))}
         if current is None or current != uid:
-            return {"pod": key, "outcome": "evicted" if how == EVICT else "deleted"}
+            return {"pod": key, "outcome": "evicted" if how == EVICT else "deleted", "refusals": attempt}
         if clock() >= deadline:
             return {"pod": key, "outcome": "remaining", "reason": "still terminating"}
         pause(min(params["wait_sleep"], max(0, deadline - clock())))
@@ -372,11 +381,11 @@ def change_cordon(module, api, node, want):
     before = bool((node.get("spec") or {}).get("unschedulable"))
     info = {"name": name, "unschedulable_before": before, "unschedulable_after": want}
     if before == want:
-        return module.result(changed=False, actions=[], node=info, plan=None, evicted=[], deleted=[], remaining=[])
+        return module.result(changed=False, actions=[], node=info, plan=None, evicted=[], deleted=[], remaining=[], budget_refusals={})
     api.set_unschedulable(name, want)
     action = "{0} node {1}".format(CORDON if want else UNCORDON, name)
     return module.result(changed=True, actions=[action], before={"unschedulable": before}, after={"unschedulable": want},
-                         node=info, plan=None, evicted=[], deleted=[], remaining=[])
+                         node=info, plan=None, evicted=[], deleted=[], remaining=[], budget_refusals={})
 
 
 class Drain(object):
@@ -395,10 +404,12 @@ class Drain(object):
         self.evicted = []
         self.deleted = []
         self.remaining = []
+        self.budget_refusals = {}
         self.plan = None
         for key, producer in (("changed", lambda: self.changed), ("actions", lambda: list(self.actions)),
                               ("evicted", lambda: list(self.evicted)), ("deleted", lambda: list(self.deleted)),
-                              ("remaining", lambda: list(self.remaining)), ("plan", lambda: self.plan), ("node", self.node_info)):
+                              ("remaining", lambda: list(self.remaining)), ("plan", lambda: self.plan), ("node", self.node_info),
+                              ("budget_refusals", lambda: dict(self.budget_refusals))):
             module.add_report(key, producer)
 
     def node_info(self):
@@ -467,6 +478,8 @@ class Drain(object):
             outcomes = list(pool.map(lambda item: remove_pod(self.api, item[0], item[1], self.params, deadline), work))
         blocked = []
         for (pod, how), outcome in zip(work, outcomes):
+            if outcome.get("refusals"):
+                self.budget_refusals[outcome["pod"]] = outcome["refusals"]
             if outcome["outcome"] == "remaining":
                 self.remaining.append({"pod": outcome["pod"], "reason": outcome["reason"]})
                 if outcome.get("blocked"):
@@ -502,7 +515,8 @@ class Drain(object):
         before = {"unschedulable": self.unschedulable_before, "pods": to_remove}
         after = {"unschedulable": self.unschedulable_after, "pods": [r["pod"] for r in self.remaining]}
         return self.module.result(changed=changed, actions=actions or [], before=before if changed else None, after=after if changed else None,
-                                  node=self.node_info(), plan=self.plan, evicted=self.evicted, deleted=self.deleted, remaining=self.remaining)
+                                  node=self.node_info(), plan=self.plan, evicted=self.evicted, deleted=self.deleted, remaining=self.remaining,
+                                  budget_refusals=self.budget_refusals)
 
 
 def manage_node(module, client):

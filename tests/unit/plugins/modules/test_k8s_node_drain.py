@@ -309,6 +309,7 @@ def test_drain_retries_the_budget_then_a_second_run_changes_nothing(run_module, 
     assert result["actions"][0] == "cordon node node-1" and sorted(result["actions"][1:]) == [
         "delete pod shop/report-1", "evict pod shop/web-1", "evict pod shop/web-2"]
     assert c.evictions.count("web-2") == 3 and c.deletions == ["report-1"]
+    assert result["budget_refusals"] == {"shop/web-2": 2}
     assert node_pods(c) == ["agent-1"] and len(node_pods(c, "node-2")) == 2
     assert result["node"] == {"name": "node-1", "unschedulable_before": False, "unschedulable_after": True}
     assert result["diff"]["after"] == {"unschedulable": True, "pods": []}

@@ -164,12 +164,13 @@ def test_a_budget_that_wants_every_pod_healthy_can_never_allow_the_drain():
 def test_unready_pods_only_use_the_budget_when_the_api_would_count_them():
     pods = [pod("web-1", ready=False)]
     # Enough healthy pods: the eviction API lets an unready pod go without using the budget.
-    (report,), _ = pdb_report([pdb(allowed=0, desired=2, healthy=2, expected=3)], pods)
-    assert (report["needs"], report["blocks_by"]) == (0, 0)
-    (report,), _ = pdb_report([pdb(allowed=0, desired=3, healthy=2, expected=3)], pods)
+    (report,), reasons = pdb_report([pdb(allowed=0, desired=2, healthy=2, expected=3)], pods)
+    assert (report["needs"], report["blocks_by"], reasons) == (0, 0, [])
+    (report,), reasons = pdb_report([pdb(allowed=0, desired=3, healthy=2, expected=3)], pods)
     assert (report["needs"], report["blocks_by"], report["permanent"]) == (1, 1, True)
-    (report,), _ = pdb_report([pdb(allowed=0, desired=3, healthy=2, expected=3, policy="AlwaysAllow")], pods)
-    assert report["needs"] == 0
+    assert reasons == [report["message"]]
+    (report,), reasons = pdb_report([pdb(allowed=0, desired=3, healthy=2, expected=3, policy="AlwaysAllow")], pods)
+    assert report["needs"] == 0 and reasons == []
 
 
 def test_budgets_of_other_namespaces_or_labels_do_not_count_and_two_budgets_are_refused():
@@ -270,7 +271,7 @@ def test_plan_that_cannot_finish_lists_every_reason():
 
 
 def test_a_cordoned_node_with_only_daemonset_pods_left_has_nothing_to_do():
-    nodes, _, _ = cluster()
+    nodes = cluster()[0]
     cordoned = node("node-1", unschedulable=True)
     plan = plan_drain(cordoned, [pod("agent-1", owner=("DaemonSet", "agent"))], nodes, [], [], {"shop/agent"}, OPTIONS)
     assert plan["actions"] == [] and plan["can_finish"] is True

@@ -8,6 +8,7 @@ damaged database as evidence, and bring the application back to the replica
 count it had. What it did is checked with kubectl, psql and pg_restore.
 """
 
+import base64
 import json
 import subprocess
 import time
@@ -17,7 +18,7 @@ import pytest
 
 from tests.engines.ports import free_port
 from tests.engines.postgres import PostgresCluster, make_reachable_by_server
-from tests.integration.conftest import FAILED_TASK, deploy, deployment, live_pods, pod_ready, wait_for
+from tests.integration.conftest import FAILED_TASK, apply_object, deploy, deployment, live_pods, pod_ready, wait_for
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -77,17 +78,29 @@ def test_refuses_an_unreachable_target_before_stopping_writes(kube, namespace, t
     assert not (tmp_path / 'restored').exists() and not (tmp_path / 'evidence').exists()
 
 
+def database_url(kube, namespace):
+    return base64.b64decode(kube.json('secret', 'web-db', '-n', namespace)['data']['DATABASE_URL']).decode()
+
+
 def test_stops_writes_preserves_restores_and_resumes(kube, namespace, tmp_path, damaged):
     cluster = damaged[0]
     deploy(kube, namespace, replicas=3)
+    url = 'postgresql://app:pw@%s:%d/app?sslmode=disable' % (cluster.host, cluster.port)
+    apply_object(kube, namespace, {'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': 'web-db'},
+                                   'data': {'DATABASE_URL': base64.b64encode(url.encode()).decode()}})
     data_dir, port = tmp_path / 'restored', free_port()
+    cutover = dict(data_loss_cutover=True, db_cutover_secret='web-db')
     try:
-        checked = play(kube, tmp_path, namespace, damaged, data_dir, port, check=True)
+        checked = play(kube, tmp_path, namespace, damaged, data_dir, port, check=True, **cutover)
         assert 'would stop writes' in checked.task('Summarise the data-loss recovery')['msg'][0]
         assert deployment(kube, namespace)['spec']['replicas'] == 3
         assert not data_dir.exists()
 
-        run = play(kube, tmp_path, namespace, damaged, data_dir, port)
+        assert database_url(kube, namespace) == url
+
+        run = play(kube, tmp_path, namespace, damaged, data_dir, port, **cutover)
+        # the application now reads the restored database: only the port changed (both listen on loopback)
+        assert database_url(kube, namespace) == 'postgresql://app:pw@%s:%d/app?sslmode=disable' % (cluster.host, port)
         # the live database is still the damaged one; the restored copy holds every row from before the DELETE
         assert cluster.psql('SELECT count(*) FROM orders', dbname='app') == '3'
         assert restored(data_dir, port).psql('SELECT count(*), sum(total) FROM orders', dbname='app') == '%d|%s' % (
@@ -105,8 +118,9 @@ def test_stops_writes_preserves_restores_and_resumes(kube, namespace, tmp_path, 
         assert report['replicas'] == 3 and report['restore']['verification'][0]['passed'] is True
         assert 'recovery stopping before commit' in report['restore']['reached']['stop_line']
         assert report['diagnostics'] and Path(report['diagnostics']).is_dir()
+        assert report['cutover']['endpoint_after'] == {'host': cluster.host, 'port': port, 'database': 'app'}
 
-        again = play(kube, tmp_path, namespace, damaged, data_dir, port)
+        again = play(kube, tmp_path, namespace, damaged, data_dir, port, **cutover)
         assert again.changed is False
         assert 'nothing to do' in again.task('Summarise the data-loss recovery')['msg'][0]
         assert deployment(kube, namespace)['spec']['replicas'] == 3

@@ -412,3 +412,45 @@ def test_password_never_in_output_nor_on_a_command_line(pg_cluster, s3, names, t
     assert 'login_password' in run.output  # -vvv prints the module arguments, censored
     assert SRE_PASSWORD not in run.output
     assert SRE_PASSWORD not in repr(run.results)
+
+
+def test_backup_and_restore_playbooks_round_trip(pg_cluster, s3, names, tmp_path):
+    """sre.runbooks.db_logical_backup then sre.runbooks.db_logical_restore, as an operator runs them."""
+    source, target = make_source(pg_cluster, names('src')), names('restored')
+    login = {'pg_login_host': pg_cluster.host, 'pg_login_port': pg_cluster.port, 'pg_login_user': SRE_USER,
+             'pg_login_password': SRE_PASSWORD}
+    backup_vars = dict(login, pg_db=source, db_logical_backup_bucket=BUCKET)
+    restore_vars = dict(login, db_logical_restore_bucket=BUCKET, db_logical_restore_database=source,
+                        db_logical_restore_target_db=target)
+
+    checked = run_playbook('sre.runbooks.db_logical_backup', tmp_path, extra_vars=backup_vars, check=True)
+    assert 'would dump and upload' in checked.task('Summarise the backup')['msg'][0]
+    assert keys(s3) == []
+
+    taken = run_playbook('sre.runbooks.db_logical_backup', tmp_path, extra_vars=backup_vars)
+    result = taken.task('Dump the database to S3')
+    assert result['changed'] is True and result['sha256'] == sha256_of_object(s3, result['key'])
+    # the playbook's own proof ran (the run would have failed had it not held)
+    assert not taken.task('Check that the backup is stored and usable').get('skipped')
+    assert 'rows: 7000 in 3 tables' == taken.task('Summarise the backup')['msg'][2]
+
+    planned = run_playbook('sre.runbooks.db_logical_restore', tmp_path, extra_vars=restore_vars, check=True)
+    assert planned.task('Download, verify and restore the backup')['changed'] is True
+    assert not exists(pg_cluster, target)
+
+    restored = run_playbook('sre.runbooks.db_logical_restore', tmp_path, extra_vars=restore_vars)
+    assert restored.task('Download, verify and restore the backup')['key'] == result['key']
+    assert contents(pg_cluster, target) == contents(pg_cluster, source)
+
+    again = run_playbook('sre.runbooks.db_logical_restore', tmp_path, extra_vars=restore_vars)
+    assert again.changed is False
+    assert 'already restored from this backup' in again.task('Summarise the restore')['msg'][0]
+    for run in (taken, restored, again):
+        assert SRE_PASSWORD not in run.output
+
+
+def test_restore_playbook_refuses_an_ambiguous_backup(tmp_path):
+    run = run_playbook('sre.runbooks.db_logical_restore', tmp_path, expect_rc=FAILED_TASK,
+                       extra_vars={'db_logical_restore_bucket': BUCKET, 'db_logical_restore_target_db': 'x',
+                                   'db_logical_restore_database': 'orders', 'db_logical_restore_object': 'postgres/orders/a.dump'})
+    assert 'exactly one of db_logical_restore_database' in run.task('Refuse a restore without its backup and target')['msg']

@@ -1,5 +1,7 @@
 """Run every benchmark in tests/bench/benchmarks and print ours/raw ratios.
 
+`python -m tests.bench pg_pitr pg_logical` runs only the named modules.
+
 Each module there defines `benchmarks(stack, workdir)`, which starts what it
 needs on the ExitStack and returns a list of harness.Benchmark.
 """
@@ -15,10 +17,16 @@ from tests.bench.harness import measure, report
 from tests.engines.errors import EngineUnavailable
 
 
-def main():
-    """Measure all registered benchmarks; exit non-zero if one could not run."""
+def main(argv=None):
+    """Measure the registered benchmarks (all, or those named); exit non-zero if one could not run."""
     outcomes = []
     names = sorted(m.name for m in pkgutil.iter_modules(registry.__path__))
+    wanted = sys.argv[1:] if argv is None else argv
+    unknown = sorted(set(wanted) - set(names))
+    if unknown:
+        print('unknown benchmark(s): %s; registered: %s' % (', '.join(unknown), ', '.join(names)), file=sys.stderr)
+        return 2
+    names = [name for name in names if not wanted or name in wanted]
     if not names:
         print('no benchmarks registered yet (tests/bench/benchmarks)')
         return 0

@@ -21,6 +21,8 @@ class Benchmark:
     env: dict
     rounds: int = 5
     prepare: list = None
+    # Bytes each run moves (a database's size): the report adds MB/s for both sides.
+    size_bytes: int = None
 
 
 @dataclasses.dataclass
@@ -31,6 +33,7 @@ class Outcome:
     replaces: str
     ours_s: float
     raw_s: float
+    size_bytes: int = None
 
     @property
     def ratio(self):
@@ -62,7 +65,7 @@ def measure(bench):
     for _round in range(bench.rounds):
         ours.append(_run(bench, bench.ours))
         raw.append(_run(bench, bench.raw))
-    return Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw))
+    return Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw), bench.size_bytes)
 
 
 def report(outcomes):
@@ -70,4 +73,7 @@ def report(outcomes):
     lines = ['%-28s %10s %10s %8s  %s' % ('benchmark', 'ours (s)', 'raw (s)', 'ratio', 'replaces')]
     for out in outcomes:
         lines.append('%-28s %10.3f %10.3f %7.2fx  %s' % (out.name, out.ours_s, out.raw_s, out.ratio, out.replaces))
+        if out.size_bytes:
+            lines.append('%-28s %10s %10s  MB/s: ours %.1f, raw %.1f' % ('', '', '', out.size_bytes / 1e6 / out.ours_s,
+                                                                     out.size_bytes / 1e6 / out.raw_s))
     return '\n'.join(lines)

@@ -122,6 +122,13 @@ class KubesimAdmin:
         """The settings after applying `changes` (none: just read them)."""
         return dict(self._call('PATCH', 'config', changes) if changes else self._call('GET', 'config'))
 
+    def restart_kubelet(self, node: str, version: str | None = None, seconds: float = 1.0) -> dict[str, Any]:
+        """Restart the kubelet of `node`: NotReady for `seconds`, then Ready at `version` (unchanged when None)."""
+        body: dict[str, Any] = {'seconds': seconds}
+        if version is not None:
+            body['version'] = version
+        return dict(self._call('POST', f'nodes/{node}/kubelet-restart', body))
+
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every object, by `<plural>.<group>`."""
         return dict(self._call('GET', 'dump')['objects'])

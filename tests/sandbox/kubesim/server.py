@@ -8,6 +8,7 @@ metrics.k8s.io, health checks, and kubesim's own admin endpoints under /kubesim/
     GET   /kubesim/config   the settings (config.Config)
     PATCH /kubesim/config   change some settings (JSON object); a new flavour also resets
     POST  /kubesim/tick     run every controller once, for deterministic tests
+    POST  /kubesim/nodes/{name}/kubelet-restart  restart a node's kubelet: NotReady, then Ready at a new version
 """
 
 from __future__ import annotations
@@ -232,6 +233,23 @@ async def admin_tick(request: web.Request) -> web.Response:
     return web.json_response({'resourceVersion': str(sim.store.resource_version), 'controllers': [type(c).__name__ for c in sim.controllers]})
 
 
+async def admin_kubelet_restart(request: web.Request) -> web.Response:
+    """POST /kubesim/nodes/{name}/kubelet-restart {"version": "v1.33.0", "seconds": 1.0}: both optional."""
+    sim = _sim(request)
+    body = await handlers.json_body(request, required=False)
+    if not isinstance(body, dict) or set(body) - {'version', 'seconds'}:
+        raise errors.bad_request('kubelet-restart takes a JSON object with "version" (str) and "seconds" (number), both optional')
+    version, seconds = body.get('version'), body.get('seconds', 1.0)
+    if version is not None and not (isinstance(version, str) and version.startswith('v')):
+        raise errors.bad_request(f'version must be a kubelet version such as "v1.33.0", not {json.dumps(version)}')
+    if not isinstance(seconds, (int, float)) or isinstance(seconds, bool) or seconds < 0:
+        raise errors.bad_request(f'seconds must be a number of 0 or more, not {json.dumps(seconds)}')
+    try:
+        return web.json_response(sim.restart_kubelet(request.match_info['name'], version, float(seconds)))
+    except KeyError:
+        raise errors.not_found('', 'nodes', request.match_info['name']) from None
+
+
 # -- the application ------------------------------------------------------------------------------
 
 
@@ -262,6 +280,7 @@ def make_app(sim: Simulator, run_controllers: bool = False, seed: int | None = N
     app.router.add_get('/kubesim/config', admin_get_config)
     app.router.add_patch('/kubesim/config', admin_patch_config)
     app.router.add_post('/kubesim/tick', admin_tick)
+    app.router.add_post('/kubesim/nodes/{name}/kubelet-restart', admin_kubelet_restart)
     for root in ('/api', '/apis'):
         app.router.add_route('*', root, api)
         app.router.add_route('*', root + '/{path:.*}', api)

@@ -52,6 +52,8 @@ class Simulator:
         self.registry = Registry(self.config.flavour)
         self.store = Store(self.registry, clock)
         self.controllers: list[Any] = []
+        # Kubelet restarts in progress (POST /kubesim/nodes/<name>/kubelet-restart): node -> {'version', 'until'}.
+        self.kubelet_restarts: dict[str, dict[str, Any]] = {}
         self._start_controllers()
 
     def _start_controllers(self) -> None:
@@ -72,7 +74,19 @@ class Simulator:
             self.store = Store(self.registry, self.clock)
         else:
             self.store.reset()
+        self.kubelet_restarts = {}
         self._start_controllers()
+
+    def restart_kubelet(self, node: str, version: str | None = None, seconds: float = 1.0) -> dict[str, Any]:
+        """Restart a node's kubelet, as an upgrade does: NotReady for `seconds`, then Ready again, reporting `version`
+        (status.nodeInfo.kubeletVersion and kubeProxyVersion; unchanged when None). KeyError when the node does not exist."""
+        res = self.registry.get('v1', 'Node')
+        current = self.store.find(res, None, node)
+        if current is None:
+            raise KeyError(node)
+        version = version or ((current.get('status') or {}).get('nodeInfo') or {}).get('kubeletVersion') or self.config.kubelet_version
+        self.kubelet_restarts[node] = {'version': version, 'until': self.clock() + max(0.0, float(seconds))}
+        return {'node': node, 'version': version, 'seconds': max(0.0, float(seconds))}
 
     def tick(self) -> None:
         """Run each controller's reconcile once; one failing controller does not stop the others."""

@@ -183,3 +183,28 @@ def test_a_node_made_not_ready_stays_so_and_is_tainted(env):
     tick(sim, clock)
     assert next(c for c in node(sim, 'node-2')['status']['conditions'] if c['type'] == 'Ready')['status'] == 'True'
     assert not node(sim, 'node-2')['spec'].get('taints')
+
+
+def test_a_kubelet_restart_goes_not_ready_then_ready_at_the_new_version(env):
+    sim, clock = env
+    assert sim.restart_kubelet('node-2', 'v1.33.0', seconds=1.0) == {'node': 'node-2', 'version': 'v1.33.0', 'seconds': 1.0}
+    tick(sim, clock)
+    restarting = node(sim, 'node-2')
+    assert next(c for c in restarting['status']['conditions'] if c['type'] == 'Ready')['status'] == 'False'
+    assert restarting['status']['nodeInfo']['kubeletVersion'] == 'v1.32.0'  # the old kubelet until the new one starts
+    assert ('node.kubernetes.io/not-ready', 'NoSchedule') in {(t['key'], t['effect']) for t in restarting['spec']['taints']}
+    assert events_of(sim, 'node-2', 'NodeNotReady')
+    tick(sim, clock, 0.5, 3)
+    upgraded = node(sim, 'node-2')
+    assert next(c for c in upgraded['status']['conditions'] if c['type'] == 'Ready')['status'] == 'True'
+    assert (upgraded['status']['nodeInfo']['kubeletVersion'], upgraded['status']['nodeInfo']['kubeProxyVersion']) == ('v1.33.0', 'v1.33.0')
+    assert not upgraded['spec'].get('taints')
+    assert events_of(sim, 'node-2', 'Starting') and events_of(sim, 'node-2', 'NodeReady')
+    assert sim.kubelet_restarts == {}
+    # the other nodes never noticed; a restart without a version keeps the version
+    assert node(sim, 'node-1')['status']['nodeInfo']['kubeletVersion'] == 'v1.32.0'
+    assert sim.restart_kubelet('node-2', seconds=0)['version'] == 'v1.33.0'
+    tick(sim, clock, 0.1, 2)
+    assert node(sim, 'node-2')['status']['nodeInfo']['kubeletVersion'] == 'v1.33.0'
+    with pytest.raises(KeyError):
+        sim.restart_kubelet('node-9', 'v1.33.0')

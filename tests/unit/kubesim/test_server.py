@@ -621,6 +621,21 @@ def test_admin_endpoints() -> None:
     serve(body)
 
 
+def test_admin_kubelet_restart() -> None:
+    async def body(client: TestClient, sim: Simulator) -> None:
+        restarted = await call(client, 'POST', '/kubesim/nodes/node-1/kubelet-restart', {'version': 'v1.33.0', 'seconds': 0.5})
+        assert restarted == {'node': 'node-1', 'version': 'v1.33.0', 'seconds': 0.5}
+        assert sim.kubelet_restarts['node-1']['version'] == 'v1.33.0'
+        assert (await call(client, 'POST', '/kubesim/nodes/node-2/kubelet-restart'))['version'] == 'v1.32.0'
+        await call(client, 'POST', '/kubesim/nodes/node-9/kubelet-restart', {'version': 'v1.33.0'}, status=404)
+        await call(client, 'POST', '/kubesim/nodes/node-1/kubelet-restart', {'version': 1.33}, status=400)
+        await call(client, 'POST', '/kubesim/nodes/node-1/kubelet-restart', {'seconds': -1}, status=400)
+        await call(client, 'POST', '/kubesim/nodes/node-1/kubelet-restart', {'bogus': 1}, status=400)
+        await call(client, 'POST', '/kubesim/reset')
+        assert sim.kubelet_restarts == {}
+    serve(body, Simulator())
+
+
 def test_tick_survives_a_failing_controller(caplog: pytest.LogCaptureFixture) -> None:
     sim = Simulator(run_controllers=False)
     ran = []

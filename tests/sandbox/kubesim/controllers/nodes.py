@@ -157,6 +157,7 @@ class NodeController(Controller):
         name = name_of(node)
         wanted = set(self.config.node_pressure.get(name, ()))
         now = self.now()
+        node = self._sync_kubelet_restart(node, wanted, now)
         node = self._sync_conditions(node, wanted, now)
         node = self._sync_taints(node)
         for type_ in PRESSURE_CONDITIONS:
@@ -164,6 +165,25 @@ class NodeController(Controller):
             if cond is not None and cond.get('status') == 'True':
                 self._evict_one(node, _CONDITIONS[type_][5])
                 break
+
+    def _sync_kubelet_restart(self, node: Obj, wanted: set[str], now: float) -> Obj:
+        """A kubelet restart (Simulator.restart_kubelet): the node is NotReady until it ends, then the kubelet
+        reports its (new) version and Ready again, with the kubelet's "Starting kubelet." event."""
+        name = name_of(node)
+        restart = getattr(self.sim, 'kubelet_restarts', {}).get(name)
+        if restart is None:
+            return node
+        if now < restart['until']:
+            wanted.add('NotReady')
+            return node
+        del self.sim.kubelet_restarts[name]
+        status = dict(node.get('status') or {})
+        info = dict(status.get('nodeInfo') or {})
+        info.update({'kubeletVersion': restart['version'], 'kubeProxyVersion': restart['version']})
+        status['nodeInfo'] = info
+        node = write_status(self.sim, self.res('v1', 'Node'), node, status)
+        events.record(self.sim, node, 'Normal', 'Starting', 'Starting kubelet.', 'kubelet', host=name)
+        return node
 
     def _sync_conditions(self, node: Obj, wanted: set[str], now: float) -> Obj:
         """Conditions from config.node_pressure. A condition someone else changed (a test patching the node's

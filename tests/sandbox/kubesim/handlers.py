@@ -523,7 +523,8 @@ def _log(request: web.Request, sim: Simulator, target: Target) -> web.Response:
         sim.store.get(target.res, target.namespace, name)
         raise errors.bad_request(f'container logs of pod "{name}" are not available: kubesim runs without its kubelet controller')
     text = kubelet.pod_log(sim, target.namespace or '', name, request.query.get('container') or None, flag(request, 'previous'),
-                           int_param(request, 'tailLines'))
+                           int_param(request, 'tailLines'), since_seconds=int_param(request, 'sinceSeconds'),
+                           since_time=request.query.get('sinceTime') or None, timestamps=flag(request, 'timestamps'))
     return web.Response(text=text, content_type='text/plain')
 
 

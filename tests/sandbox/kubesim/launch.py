@@ -129,6 +129,21 @@ class KubesimAdmin:
             body['version'] = version
         return dict(self._call('POST', f'nodes/{node}/kubelet-restart', body))
 
+    def pod_secrets(self, namespace: str, pod: str) -> dict[str, list[dict[str, Any]]]:
+        """Per container of a running pod, the Secret values it read when it started: [{via, secret, key, sha256}]."""
+        return dict(self._call('GET', f'pods/{namespace}/{pod}/secrets'))
+
+    def append_pod_log(self, namespace: str, pod: str, lines: list[str], container: str | None = None, time: str | None = None,
+                       previous: bool = False) -> dict[str, Any]:
+        """Append `lines` to the log of a container of a pod (its current run; previous: its last terminated run),
+        written at `time` (RFC 3339; default now). Returns what was appended: container, attempt, appended, time."""
+        body: dict[str, Any] = {'lines': list(lines), 'previous': previous}
+        if container is not None:
+            body['container'] = container
+        if time is not None:
+            body['time'] = time
+        return dict(self._call('POST', f'namespaces/{namespace}/pods/{pod}/log', body))
+
     def dump(self) -> dict[str, list[dict[str, Any]]]:
         """Every object, by `<plural>.<group>`."""
         return dict(self._call('GET', 'dump')['objects'])

@@ -9,6 +9,7 @@ metrics.k8s.io, health checks, and kubesim's own admin endpoints under /kubesim/
     PATCH /kubesim/config   change some settings (JSON object); a new flavour also resets
     POST  /kubesim/tick     run every controller once, for deterministic tests
     POST  /kubesim/nodes/{name}/kubelet-restart  restart a node's kubelet: NotReady, then Ready at a new version
+    POST  /kubesim/namespaces/{namespace}/pods/{name}/log  append lines to a container's log (access logs for the tests)
 """
 
 from __future__ import annotations
@@ -250,6 +251,48 @@ async def admin_kubelet_restart(request: web.Request) -> web.Response:
         raise errors.not_found('', 'nodes', request.match_info['name']) from None
 
 
+async def admin_pod_secrets(request: web.Request) -> web.Response:
+    """GET /kubesim/pods/{namespace}/{name}/secrets: per container, the Secret values it read at its start (sha256 only)."""
+    sim = _sim(request)
+    kubelet = next((c for c in sim.controllers if hasattr(c, 'secrets_seen')), None)
+    seen = kubelet.secrets_seen(request.match_info['namespace'], request.match_info['name']) if kubelet else None
+    if seen is None:
+        raise errors.not_found('', 'pods', request.match_info['name'])
+    return web.json_response(seen)
+
+
+async def admin_append_log(request: web.Request) -> web.Response:
+    """POST /kubesim/namespaces/{namespace}/pods/{name}/log {"lines": [...], "container": "web", "time": "<RFC 3339>", "previous": false}."""
+    sim = _sim(request)
+    body = await handlers.json_body(request)
+    fields = {'lines', 'container', 'time', 'previous'}
+    if not isinstance(body, dict) or set(body) - fields or 'lines' not in body:
+        raise errors.bad_request('log takes a JSON object with "lines" (list of str) and optional "container" (str), '
+                                 '"time" (RFC 3339) and "previous" (bool)')
+    lines, container, when, previous = body['lines'], body.get('container'), body.get('time'), body.get('previous', False)
+    if not isinstance(lines, list) or not all(isinstance(line, str) and '\n' not in line for line in lines):
+        raise errors.bad_request('lines must be a list of strings without newlines')
+    if container is not None and not isinstance(container, str):
+        raise errors.bad_request(f'container must be a string, not {json.dumps(container)}')
+    if not isinstance(previous, bool):
+        raise errors.bad_request(f'previous must be true or false, not {json.dumps(previous)}')
+    kubelet = kubelet_module()
+    at = None
+    if when is not None:
+        at = kubelet.parse_time(when) if isinstance(when, str) else None
+        if at is None:
+            raise errors.bad_request(f'time must be an RFC 3339 timestamp such as "2026-01-03T10:00:00Z", not {json.dumps(when)}')
+    return web.json_response(kubelet.append_log(sim, request.match_info['namespace'], request.match_info['name'], container, lines, at, previous))
+
+
+def kubelet_module() -> Any:
+    """The kubelet controller module (logs); 503 when kubesim runs without controllers."""
+    kubelet = handlers.controllers_module('kubelet')
+    if kubelet is None:
+        raise ApiError(503, 'ServiceUnavailable', 'container logs are not available: kubesim runs without its kubelet controller', {})
+    return kubelet
+
+
 # -- the application ------------------------------------------------------------------------------
 
 
@@ -281,6 +324,8 @@ def make_app(sim: Simulator, run_controllers: bool = False, seed: int | None = N
     app.router.add_patch('/kubesim/config', admin_patch_config)
     app.router.add_post('/kubesim/tick', admin_tick)
     app.router.add_post('/kubesim/nodes/{name}/kubelet-restart', admin_kubelet_restart)
+    app.router.add_post('/kubesim/namespaces/{namespace}/pods/{name}/log', admin_append_log)
+    app.router.add_get('/kubesim/pods/{namespace}/{name}/secrets', admin_pod_secrets)
     for root in ('/api', '/apis'):
         app.router.add_route('*', root, api)
         app.router.add_route('*', root + '/{path:.*}', api)

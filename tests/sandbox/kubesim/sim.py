@@ -54,6 +54,9 @@ class Simulator:
         self.controllers: list[Any] = []
         # Kubelet restarts in progress (POST /kubesim/nodes/<name>/kubelet-restart): node -> {'version', 'until'}.
         self.kubelet_restarts: dict[str, dict[str, Any]] = {}
+        # Lines appended to container logs (POST /kubesim/namespaces/<ns>/pods/<pod>/log):
+        # (namespace, pod, uid, container, attempt) -> [(epoch seconds, line)].
+        self.pod_logs: dict[tuple[str, str, str, str, int], list[tuple[float, str]]] = {}
         self._start_controllers()
 
     def _start_controllers(self) -> None:
@@ -75,6 +78,7 @@ class Simulator:
         else:
             self.store.reset()
         self.kubelet_restarts = {}
+        self.pod_logs = {}
         self._start_controllers()
 
     def restart_kubelet(self, node: str, version: str | None = None, seconds: float = 1.0) -> dict[str, Any]:

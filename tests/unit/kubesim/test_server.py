@@ -494,8 +494,9 @@ def test_subresources_use_the_controllers_when_present(monkeypatch: pytest.Monke
 
     class Kubelet:
         @staticmethod
-        def pod_log(_sim: Simulator, namespace: str, name: str, container: str | None, previous: bool, tail_lines: int | None) -> str:
-            calls.append(('log', namespace, name, container, previous, tail_lines))
+        def pod_log(_sim: Simulator, namespace: str, name: str, container: str | None, previous: bool, tail_lines: int | None,
+                    **options: Any) -> str:
+            calls.append(('log', namespace, name, container, previous, tail_lines, options))
             return 'line 1\nline 2\n'
 
     class Disruption:
@@ -529,7 +530,8 @@ def test_subresources_use_the_controllers_when_present(monkeypatch: pytest.Monke
         assert await call(client, 'GET', f'{PODS}/p/log', container='app', previous='true', tailLines='5') == 'line 1\nline 2\n'
         blocked = await call(client, 'POST', f'{PODS}/p/eviction', {'apiVersion': 'policy/v1', 'kind': 'Eviction', 'metadata': {'name': 'p'}}, status=429)
         assert 'disruption budget' in blocked['message']
-        assert calls == [('log', 'default', 'p', 'app', True, 5), ('evict', 'default', 'p', 'Eviction')]
+        assert calls == [('log', 'default', 'p', 'app', True, 5, {'since_seconds': None, 'since_time': None, 'timestamps': False}),
+                         ('evict', 'default', 'p', 'Eviction')]
         pods = await call(client, 'GET', '/apis/metrics.k8s.io/v1beta1/namespaces/default/pods')
         assert pods['kind'] == 'PodMetricsList' and [i['metadata']['name'] for i in pods['items']] == ['p']
         assert (await call(client, 'GET', '/apis/metrics.k8s.io/v1beta1/namespaces/default/pods/p'))['kind'] == 'PodMetrics'

@@ -23,8 +23,10 @@ Pods on a node that is missing or NotReady are left as they are.
 
 from __future__ import annotations
 
+import base64
 import copy
 import dataclasses
+import datetime
 import hashlib
 import ipaddress
 from typing import Any
@@ -48,6 +50,8 @@ class _Container:
     started_at: float | None = None
     next_at: float | None = None
     probe_at: float | None = None
+    # What the running instance read from Secrets when it started (see secrets_seen()).
+    secrets: list[Obj] = dataclasses.field(default_factory=list)
 
 
 @dataclasses.dataclass
@@ -357,9 +361,60 @@ class Kubelet(Controller):
         pending.append(('Normal', 'Started', f'Started container {name}', field))
         mem.started_at = now
         mem.next_at = None
+        mem.secrets = self._read_secrets(pod, container)
         return {**cs, 'state': {'running': {'startedAt': stamp(now)}}, 'ready': False, 'started': True,
                 'image': normalized_image(image), 'imageID': image_id(image),
                 'containerID': container_id(pod['metadata']['uid'], name, attempt)}
+
+    def _read_secrets(self, pod: Obj, container: Obj) -> list[Obj]:
+        """The Secret values a container reads at its start: env valueFrom.secretKeyRef, envFrom secretRef, and the
+        secret and projected volumes it mounts; each as {via, secret, key, sha256} (sha256 None: missing).
+
+        A real kubelet fixes env values at the start and refreshes mounted volumes later; here both are what the
+        container saw when it started, which is what a restart after a rotation has to change.
+        """
+        namespace = pod['metadata'].get('namespace')
+        res = self.res('v1', 'Secret')
+
+        def data_of(name: str) -> dict[str, str] | None:
+            found = self.store.find(res, namespace, name)
+            return None if found is None else dict(found.get('data') or {})
+
+        def seen(via: str, name: str, key: str) -> Obj:
+            data = data_of(name) or {}
+            value = base64.b64decode(data[key]) if key in data else None
+            return {'via': via, 'secret': name, 'key': key, 'sha256': hashlib.sha256(value).hexdigest() if value is not None else None}
+
+        result = []
+        for entry in container.get('env') or []:
+            ref = (entry.get('valueFrom') or {}).get('secretKeyRef')
+            if ref:
+                result.append(seen(f'env {entry.get("name")}', ref.get('name'), ref.get('key')))
+        for source in container.get('envFrom') or []:
+            ref = source.get('secretRef')
+            if ref:
+                for key in sorted(data_of(ref.get('name')) or {}):
+                    result.append(seen(f'envFrom {source.get("prefix") or ""}{key}', ref.get('name'), key))
+        mounted = {m.get('name'): m.get('mountPath') for m in container.get('volumeMounts') or []}
+        for volume in (pod.get('spec') or {}).get('volumes') or []:
+            if volume.get('name') not in mounted:
+                continue
+            sources = [volume['secret']] if volume.get('secret') else [
+                s['secret'] for s in (volume.get('projected') or {}).get('sources') or [] if s.get('secret')]
+            for source in sources:
+                name = source.get('secretName') or source.get('name')
+                keys = [item.get('key') for item in source.get('items') or []] or sorted(data_of(name) or {})
+                for key in keys:
+                    result.append(seen(f'volume {mounted[volume.get("name")]}/{key}', name, key))
+        return result
+
+    def secrets_seen(self, namespace: str, pod_name: str) -> dict[str, list[Obj]] | None:
+        """For each running container of the pod, the Secret values it read when it started; None for an unknown pod."""
+        for memory in self.pods.values():
+            meta = memory.pod.get('metadata') or {}
+            if meta.get('namespace') == namespace and meta.get('name') == pod_name:
+                return {name: list(container.secrets) for name, container in memory.containers.items()}
+        return None
 
     def _crash(self, pod: Obj, node: str, container: Obj, cs: Obj, memory: _Pod, now: float, pending: list, oom: bool) -> Obj:
         """The container exits: exit 1 (Error) or 137 (OOMKilled); back-off before the restart."""
@@ -398,6 +453,7 @@ class Kubelet(Controller):
         mem = memory.containers.setdefault(name, _Container())
         mem.started_at = now
         mem.next_at = None
+        mem.secrets = self._read_secrets(pod, container)
         return {**cs, 'state': {'running': {'startedAt': stamp(now)}}, 'ready': False, 'started': True, 'restartCount': restarts,
                 'image': normalized_image(image), 'imageID': image_id(image),
                 'containerID': container_id(pod['metadata']['uid'], name, restarts)}
@@ -490,8 +546,9 @@ def _instance_lines(pod: Obj, container: Obj, started: str, attempt: int, outcom
     return lines
 
 
-def pod_log(sim: Any, namespace: str, pod_name: str, container: str | None, previous: bool, tail_lines: int | None) -> str:
-    """GET /api/v1/namespaces/<ns>/pods/<pod>/log: the container's log text, or the ApiError the apiserver/kubelet answers."""
+def _log_instance(sim: Any, namespace: str, pod_name: str, container: str | None, previous: bool) -> tuple[Obj, Obj, str, int, str | None]:
+    """The run of a container whose log is asked for: (pod, container spec, startedAt, attempt, outcome), or the ApiError the
+    apiserver/kubelet answers. The attempt numbers the runs, so appended lines (append_log) stay with their run."""
     pod = sim.store.get(sim.registry.get('v1', 'Pod'), namespace, pod_name)
     spec = pod.get('spec') or {}
     names = [c.get('name') for c in spec.get('containers') or ()]
@@ -510,7 +567,7 @@ def pod_log(sim: Any, namespace: str, pod_name: str, container: str | None, prev
     if container not in names + init_names + ephemeral:
         raise errors.bad_request(f'container {container} is not valid for pod {pod_name}')
     if not spec.get('nodeName'):
-        return ''
+        raise _NotScheduled()
     status = pod.get('status') or {}
     all_statuses = list(status.get('containerStatuses') or []) + list(status.get('initContainerStatuses') or [])
     cs = next((s for s in all_statuses if s.get('name') == container), None)
@@ -525,29 +582,94 @@ def pod_log(sim: Any, namespace: str, pod_name: str, container: str | None, prev
     if previous:
         if not last or not last.get('containerID'):
             raise errors.bad_request(f'previous terminated {where} not found')
-        lines = _instance_lines(pod, container_spec, last.get('startedAt') or '', restarts - 1 if running else restarts, last.get('reason'))
-    elif running is not None:
-        lines = _instance_lines(pod, container_spec, running.get('startedAt') or '', restarts, None)
-    elif terminated is not None:
+        return pod, container_spec, last.get('startedAt') or '', restarts - 1 if running else restarts, last.get('reason')
+    if running is not None:
+        return pod, container_spec, running.get('startedAt') or '', restarts, None
+    if terminated is not None:
         if terminated.get('containerID'):
-            lines = _instance_lines(pod, container_spec, terminated.get('startedAt') or '', restarts, terminated.get('reason'))
-        elif last and last.get('containerID'):
-            lines = _instance_lines(pod, container_spec, last.get('startedAt') or '', restarts, last.get('reason'))
-        else:
-            raise errors.bad_request(f'{where} is terminated')
-    elif last is not None:
+            return pod, container_spec, terminated.get('startedAt') or '', restarts, terminated.get('reason')
+        if last and last.get('containerID'):
+            return pod, container_spec, last.get('startedAt') or '', restarts, last.get('reason')
+        raise errors.bad_request(f'{where} is terminated')
+    if last is not None:
         if not last.get('containerID'):
             raise errors.bad_request(f'{where} is terminated')
-        lines = _instance_lines(pod, container_spec, last.get('startedAt') or '', restarts, last.get('reason'))
-    elif waiting is not None:
+        return pod, container_spec, last.get('startedAt') or '', restarts, last.get('reason')
+    if waiting is not None:
         reason = waiting.get('reason')
         if reason == 'ErrImagePull':
             raise errors.bad_request(f"{where} is waiting to start: image can't be pulled")
         if reason == 'ImagePullBackOff':
             raise errors.bad_request(f'{where} is waiting to start: trying and failing to pull image')
         raise errors.bad_request(f'{where} is waiting to start: {reason}')
-    else:
-        raise errors.bad_request(f'{where} is waiting to start - no logs yet')
+    raise errors.bad_request(f'{where} is waiting to start - no logs yet')
+
+
+class _NotScheduled(Exception):
+    """The pod has no node: its log is empty (the apiserver answers "")."""
+
+
+def _log_key(pod: Obj, container: Obj, attempt: int) -> tuple[str, str, str, str, int]:
+    meta = pod['metadata']
+    return (meta.get('namespace') or '', meta.get('name') or '', meta.get('uid') or '', container.get('name') or '', attempt)
+
+
+def rfc3339_nano(seconds: float) -> str:
+    """A log timestamp as the kubelet prefixes it (Go's RFC3339Nano: trailing zeros of the fraction dropped)."""
+    moment = datetime.datetime.fromtimestamp(seconds, datetime.timezone.utc)
+    fraction = f'{moment.microsecond:06d}000'.rstrip('0')
+    return moment.strftime('%Y-%m-%dT%H:%M:%S') + (f'.{fraction}' if fraction else '') + 'Z'
+
+
+def append_log(sim: Any, namespace: str, pod_name: str, container: str | None, lines: list[str], at: float | None = None,
+               previous: bool = False) -> dict[str, Any]:
+    """Append lines to the log of a container's current run (or, with previous, of its last terminated run), written at `at`
+    (epoch seconds; default now; not before the run started). The pod log API returns them after the run's own lines, in time order, with their time
+    for timestamps/sinceSeconds/sinceTime. Same errors as reading the log: a container that never ran has no log to append to."""
+    try:
+        pod, container_spec, started, attempt, _outcome = _log_instance(sim, namespace, pod_name, container, previous)
+    except _NotScheduled:
+        raise errors.bad_request(f'pod {pod_name} is not scheduled: its containers have no log yet') from None
+    when = sim.clock() if at is None else float(at)
+    started_at = parse_time(started)
+    if started_at is not None and when < started_at:
+        raise errors.bad_request(f'time {rfc3339_nano(when)} is before the container started ({started}): it cannot have written that line')
+    entries = sim.pod_logs.setdefault(_log_key(pod, container_spec, attempt), [])
+    entries.extend((when, str(line)) for line in lines)
+    return {'namespace': namespace, 'pod': pod_name, 'container': container_spec.get('name'), 'attempt': attempt,
+            'appended': len(lines), 'time': rfc3339_nano(when)}
+
+
+def pod_log(sim: Any, namespace: str, pod_name: str, container: str | None, previous: bool, tail_lines: int | None,
+            since_seconds: int | None = None, since_time: str | None = None, timestamps: bool = False) -> str:
+    """GET /api/v1/namespaces/<ns>/pods/<pod>/log: the container's log text, or the ApiError the apiserver/kubelet answers.
+
+    As the kubelet reads a log file: tailLines first, then the lines written before sinceSeconds/sinceTime are left out;
+    timestamps prefixes each line with its time (RFC3339Nano)."""
+    if since_seconds is not None and since_time:
+        raise errors.bad_request('PodLogOptions is invalid: at most one of `sinceTime` or `sinceSeconds` may be specified')
+    if since_seconds is not None and since_seconds < 1:
+        raise errors.bad_request(f'PodLogOptions is invalid: sinceSeconds: Invalid value: {since_seconds}: must be greater than 0')
+    since = None
+    if since_time:
+        since = parse_time(since_time)
+        if since is None:
+            raise errors.bad_request(f'sinceTime: Invalid value: "{since_time}": must be an RFC 3339 time')
+    elif since_seconds is not None:
+        since = sim.clock() - since_seconds
+    try:
+        pod, container_spec, started, attempt, outcome = _log_instance(sim, namespace, pod_name, container, previous)
+    except _NotScheduled:
+        return ''
+    started_at = parse_time(started) or 0.0
+    entries = [(started_at, line) for line in _instance_lines(pod, container_spec, started, attempt, outcome)]
+    entries += sim.pod_logs.get(_log_key(pod, container_spec, attempt), [])
+    entries.sort(key=lambda entry: entry[0])  # stable: a run's own lines first, appended lines in the order given
     if tail_lines is not None:
-        lines = lines[-tail_lines:] if tail_lines > 0 else []
-    return ''.join(f'{line}\n' for line in lines)
+        entries = entries[-tail_lines:] if tail_lines > 0 else []
+    if since is not None:
+        # compared in microseconds, the resolution of the timestamps written (the kubelet's are nanoseconds)
+        entries = [entry for entry in entries if round(entry[0] * 1e6) >= round(since * 1e6)]
+    if timestamps:
+        return ''.join(f'{rfc3339_nano(when)} {line}\n' for when, line in entries)
+    return ''.join(f'{line}\n' for _when, line in entries)

@@ -9,6 +9,7 @@ read back with kubectl: the Secret's bytes, the pod template, the pods.
 import base64
 import json
 
+import boto3
 import pytest
 
 from tests.engines.ports import free_port
@@ -186,3 +187,26 @@ def test_a_failing_gate_puts_the_old_endpoint_back(kube, namespace, tmp_path, pg
     assert 'points at db-old.internal:5432 again and the pods were restarted on it' in message
     assert run.task('Restart the application on the old database')['changed'] is True
     assert json.dumps(run.results).count(PASSWORD) == 0
+
+
+def test_rds_restore_then_cutover_on_moto(kube, namespace, tmp_path, aws_env):  # pylint: disable=unused-argument
+    """The runbook's RDS path: restore-db-instance-to-point-in-time, then DATABASE_URL to the new endpoint, restart."""
+    boto3.client('rds').create_db_instance(DBInstanceIdentifier='orders-prod', DBInstanceClass='db.t3.micro', Engine='postgres',
+                                           MasterUsername='orders', MasterUserPassword='not-a-real-secret-1', AllocatedStorage=20,
+                                           BackupRetentionPeriod=7)
+    deploy(kube, namespace)
+    make_secret(kube, namespace)
+    old_pods = pods_of(kube, namespace)
+    restore = run_playbook('sre.runbooks.db_pitr_restore', tmp_path, extra_vars=dict(
+        db_restore_method='rds', db_restore_rds_source='orders-prod', db_restore_rds_target='orders-restore',
+        db_restore_rds_wait_sleep=1, aws_region='us-east-1'))
+    endpoint = restore.task('Record the result of the restore')['ansible_facts']['db_restore_endpoint']
+    assert endpoint['host'].startswith('orders-restore.') and endpoint['port'] == 5432
+
+    # moto's endpoint has no server behind it: the probe is off, as the role's docs say for an unreachable network
+    run = play(kube, tmp_path, namespace, type('Endpoint', (), endpoint), db_cutover_secret='orders-db', db_cutover_probe=False)
+    assert run.task(REPOINT)['endpoint_after'] == {'host': endpoint['host'], 'port': 5432, 'database': 'orders'}
+    assert secret_url(kube, namespace) == OLD_URL.replace('db-old.internal', endpoint['host'])
+    wait_for(lambda: all_new_and_ready(kube, namespace, old_pods), 60, '3 new ready pods')
+    assert play(kube, tmp_path, namespace, type('Endpoint', (), endpoint), db_cutover_secret='orders-db',
+                db_cutover_probe=False).changed is False

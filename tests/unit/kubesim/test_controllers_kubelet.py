@@ -2,11 +2,14 @@
 
 from __future__ import annotations
 
+import base64
+import hashlib
+
 import pytest
 
 from tests.sandbox.kubesim.controllers import events as events_module
 from tests.sandbox.kubesim.controllers.kubelet import pod_log
-from tests.sandbox.kubesim.controllers.testing import create, events_of, get, items, new_sim, run_until, tick
+from tests.sandbox.kubesim.controllers.testing import create, events_of, get, items, new_sim, run_until, tick, update
 from tests.sandbox.kubesim.errors import ApiError
 
 
@@ -182,3 +185,42 @@ def test_identical_events_are_counted_not_repeated(env):
     assert event['involvedObject'] == {'kind': 'Pod', 'namespace': 'default', 'name': 'p', 'uid': created['metadata']['uid'],
                                        'apiVersion': 'v1', 'resourceVersion': created['metadata']['resourceVersion']}
     assert event['firstTimestamp'] and event['lastTimestamp'] and event['source'] == {'component': 'kubelet', 'host': 'node-1'}
+
+
+def _secret(name, **data):
+    return {'apiVersion': 'v1', 'kind': 'Secret', 'metadata': {'name': name, 'namespace': 'default'},
+            'data': {k: base64.b64encode(v.encode()).decode() for k, v in data.items()}}
+
+
+def _sha(text):
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def test_a_container_records_the_secret_values_it_read_at_its_start(env):
+    sim, clock = env
+    create(sim, _secret('api', API_KEY='k1', OTHER='o1'))
+    create(sim, _secret('tls', cert='c1'))
+    spec = {'volumes': [{'name': 'certs', 'secret': {'secretName': 'tls'}},
+                        {'name': 'proj', 'projected': {'sources': [{'secret': {'name': 'api', 'items': [{'key': 'OTHER', 'path': 'o'}]}}]}},
+                        {'name': 'unmounted', 'secret': {'secretName': 'api'}}]}
+    create(sim, pod(containers=[{'name': 'web', 'image': 'shop:v1',
+                                 'env': [{'name': 'KEY', 'valueFrom': {'secretKeyRef': {'name': 'api', 'key': 'API_KEY'}}},
+                                         {'name': 'GONE', 'valueFrom': {'secretKeyRef': {'name': 'missing', 'key': 'x', 'optional': True}}},
+                                         {'name': 'PLAIN', 'value': 'v'}],
+                                 'envFrom': [{'secretRef': {'name': 'api'}, 'prefix': 'API_'}],
+                                 'volumeMounts': [{'name': 'certs', 'mountPath': '/certs'}, {'name': 'proj', 'mountPath': '/p'}]}], **spec))
+    run_until(sim, clock, lambda: 'running' in container(sim)['state'])
+    kubelet = next(c for c in sim.controllers if hasattr(c, 'secrets_seen'))
+    assert kubelet.secrets_seen('default', 'p') == {'web': [
+        {'via': 'env KEY', 'secret': 'api', 'key': 'API_KEY', 'sha256': _sha('k1')},
+        {'via': 'env GONE', 'secret': 'missing', 'key': 'x', 'sha256': None},
+        {'via': 'envFrom API_API_KEY', 'secret': 'api', 'key': 'API_KEY', 'sha256': _sha('k1')},
+        {'via': 'envFrom API_OTHER', 'secret': 'api', 'key': 'OTHER', 'sha256': _sha('o1')},
+        {'via': 'volume /certs/cert', 'secret': 'tls', 'key': 'cert', 'sha256': _sha('c1')},
+        {'via': 'volume /p/OTHER', 'secret': 'api', 'key': 'OTHER', 'sha256': _sha('o1')},
+    ]}
+    # A later change of the Secret is not seen by the running container, only by its next start.
+    update(sim, get(sim, 'v1', 'Secret', 'api'), lambda s: s['data'].update(_secret('api', API_KEY='k2')['data']))
+    tick(sim, clock, 1, times=3)
+    assert kubelet.secrets_seen('default', 'p')['web'][0]['sha256'] == _sha('k1')
+    assert kubelet.secrets_seen('default', 'nope') is None

@@ -12,6 +12,7 @@ import hashlib
 import json
 import string
 
+import boto3
 import pytest
 
 from tests.engines.ports import free_port
@@ -186,3 +187,27 @@ def test_refusals_change_nothing(kube, namespace, tmp_path, consumers):  # pylin
     assert value(kube, namespace) == OLD and not kube.exists('secret', 'api-key-v0', '-n', namespace)
     assert_never_shown(missing, NEW)
     assert_never_shown(both, NEW)
+
+
+def test_the_value_comes_from_aws_secrets_manager_after_its_rotation(kube, namespace, tmp_path, consumers, aws_env):  # pylint: disable=unused-argument
+    """Secrets Manager rotated first (sre.runbooks.aws_secret_rotate), then its AWSCURRENT value synced into the Kubernetes Secret."""
+    sm = boto3.client('secretsmanager')
+    sm.create_secret(Name='shop/payment', SecretString=json.dumps({'API_KEY': OLD, 'region': 'eu'}))
+    aws_play = tmp_path / 'aws-rotate.yml'
+    aws_play.write_text(json.dumps([{'name': 'Rotate in Secrets Manager', 'hosts': 'localhost', 'gather_facts': False, 'tasks': [
+        {'name': 'Rotate', 'sre.runbooks.aws_secret_rotate': {'secret_id': 'shop/payment', 'json_key': 'API_KEY', 'value': NEW,
+                                                              'region': 'us-east-1'}}]}]), encoding='utf-8')
+    rotated_in_aws = run_playbook(aws_play, tmp_path, verbosity=3)
+    assert rotated_in_aws.task('Rotate')['changed'] is True
+
+    run = play(kube, tmp_path, namespace, secret_rotation_aws_secret_id='shop/payment', secret_rotation_aws_json_key='API_KEY',
+               aws_region='us-east-1')
+    assert run.task(ROTATE)['checksums_after']['API_KEY'] == sha(NEW)[:16]
+    assert value(kube, namespace) == NEW
+    wait_for(lambda: settled(kube, namespace, 'web', 3, consumers['web']), 90, 'web on new pods')
+    if kube.is_simulator:
+        assert seen_by_pods(kube, namespace, 'web') == {sha(NEW)}
+    assert play(kube, tmp_path, namespace, secret_rotation_aws_secret_id='shop/payment', secret_rotation_aws_json_key='API_KEY',
+                aws_region='us-east-1').changed is False
+    assert_never_shown(rotated_in_aws, OLD, NEW)
+    assert_never_shown(run, OLD, NEW)

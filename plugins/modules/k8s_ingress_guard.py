@@ -67,7 +67,8 @@ options:
       - Addresses or CIDRs denied (C(denylist-source-range)); ingress-nginx answers 403. An address is written as a C(/32)
         or C(/128) CIDR.
       - The entries the Ingress had before the first apply are kept, so a permanent block is never lifted.
-      - Give the whole temporary list each time; the block list of M(sre.runbooks.k8s_access_audit) (RV(sre.runbooks.k8s_access_audit#module:block_cidrs)) fits here.
+      - Give the whole temporary list each time. The block list of M(sre.runbooks.k8s_access_audit)
+        (RV(sre.runbooks.k8s_access_audit#module:block_cidrs)) fits here.
     type: list
     elements: str
   allowlist:

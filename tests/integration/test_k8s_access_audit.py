@@ -74,25 +74,25 @@ def test_audit_counts_the_window_and_never_keeps_the_token(kube, namespace, tmp_
     first, second = pods
     # pod 1: the attacker tries the leaked token 25 times (401), the scanner gets 403 on /admin 6 times, a user is served,
     # and the same attacker's lines of two hours ago are outside the window
-    kube.admin.append_pod_log(namespace, first, [combined(ATTACKER, 401, '/api/orders?api_key=' + TOKEN + '&page=1', now) for _ in range(25)]
-                              + [combined(SCANNER, 403, '/admin', now) for _ in range(6)]
-                              + [combined(USER, 200, '/api/orders?page=2', now) for _ in range(10)]
-                              + [combined(ATTACKER, 401, '/api/orders?token=' + TOKEN, old) for _ in range(7)]
+    kube.admin.append_pod_log(namespace, first, [combined(ATTACKER, 401, '/api/orders?api_key=' + TOKEN + '&page=1', now)] * 25
+                              + [combined(SCANNER, 403, '/admin', now)] * 6
+                              + [combined(USER, 200, '/api/orders?page=2', now)] * 10
+                              + [combined(ATTACKER, 401, '/api/orders?token=' + TOKEN, old)] * 7
                               + ['panic: not an access line', 'GET /health 200'])
     # pod 2: JSON lines behind a proxy (X-Forwarded-For names the client), a private address over the threshold, a 500
-    kube.admin.append_pod_log(namespace, second, [json_line('10.244.0.10', 401, '/api/pay?key=' + TOKEN, now, ATTACKER) for _ in range(5)]
-                              + [json_line(PRIVATE, 403, '/internal', now) for _ in range(30)]
+    kube.admin.append_pod_log(namespace, second, [json_line('10.244.0.10', 401, '/api/pay?key=' + TOKEN, now, ATTACKER)] * 5
+                              + [json_line(PRIVATE, 403, '/internal', now)] * 30
                               + [json_line(USER, 500, '/api/pay', now)]
                               + [json_line(USER, 200, '/api/pay', old)])
     own = own_lines(kube, namespace, first) - 50 + own_lines(kube, namespace, second) - 37
     evidence = tmp_path / 'evidence'
 
-    checked = audit(kube, tmp_path, namespace, check=True, workload='web', since=since.strftime('%Y-%m-%dT%H:%M:%SZ'),
+    checked = audit(kube, tmp_path, namespace, check=True, workload='web', window_since=since.strftime('%Y-%m-%dT%H:%M:%SZ'),
                     redact=[LEAKED_KEY], dest=str(evidence)).task(AUDIT)
     assert checked['changed'] is False and checked['requests'] == 25 + 6 + 10 + 5 + 30 + 1
     assert not evidence.exists(), 'check mode wrote files'
 
-    run = audit(kube, tmp_path, namespace, verbosity=3, workload='web', since=since.strftime('%Y-%m-%dT%H:%M:%SZ'),
+    run = audit(kube, tmp_path, namespace, verbosity=3, workload='web', window_since=since.strftime('%Y-%m-%dT%H:%M:%SZ'),
                 redact=[LEAKED_KEY], dest=str(evidence))
     result = run.task(AUDIT)
     assert result['changed'] is False
@@ -110,7 +110,7 @@ def test_audit_counts_the_window_and_never_keeps_the_token(kube, namespace, tmp_
     assert result['peak']['requests_per_second'] == 77 and result['peak']['at'] == now.strftime('%Y-%m-%dT%H:%M:%SZ')
     # the attacker is over the 401/403 threshold (20); the private address too, but is never suggested unless asked
     assert result['block_cidrs'] == [ATTACKER + '/32']
-    assert result['window'] == {'since': since.strftime('%Y-%m-%dT%H:%M:%SZ'), 'until': None}
+    assert result['window'] == {'since': since.strftime('%Y-%m-%dT%H:%M:%SZ'), 'before': None}
 
     path = Path(result['evidence_dir'])
     assert path.parent == evidence and stat.S_IMODE(path.stat().st_mode) == 0o700
@@ -132,16 +132,16 @@ def test_window_end_selector_private_addresses_and_refusals(kube, namespace, tmp
     pod = live_pods(kube, namespace, 'app=web')[0]['metadata']['name']
     now = datetime.datetime.now(datetime.timezone.utc).replace(microsecond=0)
     early, late = now - datetime.timedelta(minutes=30), now - datetime.timedelta(minutes=5)
-    kube.admin.append_pod_log(namespace, pod, [combined(PRIVATE, 200, '/', early) for _ in range(3)]
-                              + [combined(PRIVATE, 200, '/', late) for _ in range(4)] + [combined(USER, 404, '/x', now)])
-    result = audit(kube, tmp_path, namespace, label_selectors=['app=web'], since=(now - datetime.timedelta(hours=1)).isoformat(),
-                   until=(now - datetime.timedelta(minutes=1)).isoformat(), block_min_requests=5, block_private=True).task(AUDIT)
+    kube.admin.append_pod_log(namespace, pod, [combined(PRIVATE, 200, '/', early)] * 3
+                              + [combined(PRIVATE, 200, '/', late)] * 4 + [combined(USER, 404, '/x', now)])
+    result = audit(kube, tmp_path, namespace, label_selectors=['app=web'], window_since=(now - datetime.timedelta(hours=1)).isoformat(),
+                   window_before=(now - datetime.timedelta(minutes=1)).isoformat(), block_min_requests=5, block_private=True).task(AUDIT)
     assert result['requests'] == 7 and result['lines_outside_window'] == 1 and result['by_status'] == {'200': 7}
     assert result['block_cidrs'] == [PRIVATE + '/32'] and result['evidence_dir'] is None and result['files'] == []
     # since_seconds: the lines of 30 minutes ago are outside
     assert audit(kube, tmp_path, namespace, workload='web', since_seconds=600).task(AUDIT)['requests'] == 5
 
-    run = audit(kube, tmp_path, namespace, workload='web', since='yesterday', expect_rc=FAILED_TASK)
+    run = audit(kube, tmp_path, namespace, workload='web', window_since='yesterday', expect_rc=FAILED_TASK)
     assert run.failed_tasks == [AUDIT]
     refused = run.task(AUDIT)
     assert refused['msg'].startswith('Failed to audit the access logs of deployment {0}/web: since: '.format(namespace))

@@ -85,7 +85,9 @@ def test_lines_stay_with_their_run_and_previous_logs():
     create(sim, pod(image='shop:v2-crashloop'))
     run_until(sim, clock, lambda: running(sim))
     append_log(sim, 'default', 'p', None, ['first run'])
-    status = lambda: get(sim, 'v1', 'Pod', 'p')['status']['containerStatuses'][0]  # noqa: E731
+
+    def status():
+        return get(sim, 'v1', 'Pod', 'p')['status']['containerStatuses'][0]
     run_until(sim, clock, lambda: status()['restartCount'] >= 1 and 'running' in status()['state'])
     assert 'first run' in pod_log(sim, 'default', 'p', None, True, None)
     assert 'first run' not in pod_log(sim, 'default', 'p', None, False, None)

@@ -44,12 +44,12 @@ def test_combined_line():
 
 
 def test_common_line_and_nginx_ingress_tail_and_forwarded_for():
-    entry, _ = parse_line('10.0.0.9 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326')
+    entry = parse_line('10.0.0.9 - frank [10/Oct/2000:13:55:36 -0700] "GET /apache_pb.gif HTTP/1.0" 200 2326')[0]
     assert entry["status"] == 200 and entry["time"].utcoffset() == datetime.timedelta(hours=-7)
-    entry, _ = parse_line(combined("10.0.0.9", 403, extra=' "52.14.1.7, 10.0.0.1"'))
+    entry = parse_line(combined("10.0.0.9", 403, extra=' "52.14.1.7, 10.0.0.1"'))[0]
     assert entry["forwarded_for"] == "52.14.1.7" and entry["remote"] == "10.0.0.9"
     # ingress-nginx's own format: more fields after the agent
-    entry, _ = parse_line(combined("52.14.1.8", 200, extra=" 455 0.004 [shop-api-80] [] 10.244.1.5:8080 512 0.004 200 abc123"))
+    entry = parse_line(combined("52.14.1.8", 200, extra=" 455 0.004 [shop-api-80] [] 10.244.1.5:8080 512 0.004 200 abc123"))[0]
     assert entry["status"] == 200 and entry["forwarded_for"] is None
 
 
@@ -70,7 +70,7 @@ def test_kubelet_timestamp_is_split_off():
      (None, "52.14.1.9", "", "/v1/x", 500, at(0))),
 ])
 def test_json_lines(obj, expected):
-    entry, _ = parse_line(json.dumps(obj))
+    entry = parse_line(json.dumps(obj))[0]
     assert (entry["remote"], entry["forwarded_for"], entry["method"], entry["path"], entry["status"], entry["time"]) == expected
 
 

@@ -154,8 +154,8 @@ def _summary_lines(report):
         lines.append("Reason: {0}".format(report["reason"]))
     window = report["window"]
     if window:
-        lines.append("Window: {0} - {1} UTC{2}".format(window.get("start"), window.get("end"),
-                                                      "; run outside it (forced)" if report["forced"] else ""))
+        forced = "; run outside it (forced)" if report["forced"] else ""
+        lines.append("Window: {0} - {1} UTC{2}".format(window.get("start"), window.get("end"), forced))
     lines.append("Started {0}, ended {1}".format(report["started"] or "-", report["ended"] or "-"))
     lines.append("")
     lines.append("{0:<3} {1:<50} {2:>9} {3:>9}  {4}".format("#", "step", "planned", "actual", "result"))

@@ -111,7 +111,7 @@ timed_out:
   type: bool
   sample: false
 summary:
-  description: One line, for example C(12 workloads in 2 namespaces: all complete).
+  description: "One line, for example C(12 workloads in 2 namespaces: all complete)."
   returned: always
   type: str
   sample: "12 workloads in 2 namespaces: all complete"

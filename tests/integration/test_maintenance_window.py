@@ -10,7 +10,6 @@ import datetime
 import http.server
 import json
 import threading
-from pathlib import Path
 
 import pytest
 
@@ -132,7 +131,8 @@ def test_check_then_maintenance_with_notices_progress_and_report(kube, namespace
          'tasks_file': str(UPGRADE_TASKS)},
         {'name': 'Verify pods rescheduled healthy', 'type': 'verify_workloads', 'planned_minutes': 5, 'namespaces': [namespace]},
         {'name': 'Verify all nodes upgraded', 'type': 'verify_nodes', 'planned_minutes': 5, 'version': 'v1.33.2'},
-        {'name': 'Run smoke tests', 'type': 'smoke_tests', 'planned_minutes': 10, 'checks': [{'name': 'health', 'url': receiver.url + '/health', 'contains': 'ok'}]},
+        {'name': 'Run smoke tests', 'type': 'smoke_tests', 'planned_minutes': 10,
+         'checks': [{'name': 'health', 'url': receiver.url + '/health', 'contains': 'ok'}]},
         {'name': 'Monitor', 'type': 'monitor', 'planned_minutes': 10, 'for_seconds': 0, 'http_checks': [{'name': '/health', 'url': receiver.url + '/health'}]},
         {'name': 'Close maintenance window', 'type': 'note', 'planned_minutes': 0},
     ]

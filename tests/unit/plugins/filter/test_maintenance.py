@@ -60,8 +60,8 @@ def test_report_planned_and_actual_per_step_and_rollback():
         {"name": "Run smoke tests", "type": "smoke_tests", "planned_minutes": 10, "result": "not_run"},
     ]
     plan = {"name": "Kubernetes 1.28 -> 1.29 Upgrade", "rollback": {"description": "revert to 1.28"}, "success_criteria": ["All pods healthy"]}
-    report = maintenance_report(steps, plan, {"window": {"start": "a", "end": "b"}, "rollback_actions": ["printed the rollback plan"],
-                                               "started": 1000, "ended": 1101})
+    run = {"window": {"start": "a", "end": "b"}, "rollback_actions": ["printed the rollback plan"], "started": 1000, "ended": 1101}
+    report = maintenance_report(steps, plan, run)
     assert report["outcome"] == "failed" and report["failed_step"] == "Drain node 2, upgrade, uncordon"
     assert [(r["planned_minutes"], r["actual_seconds"], r["result"]) for r in report["steps"]] == [
         (30.0, 90.0, "ok"), (30.0, 12.0, "failed"), (10.0, None, "not_run")]

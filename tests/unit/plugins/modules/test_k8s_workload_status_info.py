@@ -9,8 +9,6 @@ from __future__ import absolute_import, division, print_function
 
 __metaclass__ = type
 
-import copy
-
 import pytest
 
 from ansible_collections.sre.runbooks.plugins.modules import k8s_workload_status_info as module
@@ -36,8 +34,8 @@ def deployment(name="web", replicas=3, available=3):
 
 
 def replicaset(deploy="web"):
-    return {"kind": "ReplicaSet", "metadata": dict(meta(deploy + "-rs", owner_kind="Deployment", owner_name=deploy),
-                                                    annotations={"deployment.kubernetes.io/revision": "1"}),
+    metadata = dict(meta(deploy + "-rs", owner_kind="Deployment", owner_name=deploy), annotations={"deployment.kubernetes.io/revision": "1"})
+    return {"kind": "ReplicaSet", "metadata": metadata,
             "spec": {"template": {"spec": {"containers": [{"name": "c", "image": "i"}]}}}}
 
 

@@ -50,7 +50,9 @@ async def serve(host: str, port: int, kubeconfig: Path, flavour: str, controller
     """Serve until SIGTERM or SIGINT (or, with exit_with_parent, until the parent process exits)."""
     sim = Simulator(Config(flavour=flavour), run_controllers=controllers)
     # A short shutdown timeout: open watches would otherwise hold the exit for a minute (they are cut, as a stopping apiserver cuts them).
-    runner = web.AppRunner(make_app(sim, run_controllers=controllers), access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=0.25)
+    # Request lines up to 1 MiB, as the apiserver's MaxHeaderBytes: pods/exec carries the command in the query (aiohttp's default is 8190).
+    runner = web.AppRunner(make_app(sim, run_controllers=controllers), access_log_format=ACCESS_LOG_FORMAT, shutdown_timeout=0.25,
+                           max_line_size=1 << 20, max_field_size=1 << 20)
     await runner.setup()
     await web.TCPSite(runner, host, port).start()
     bound_port = runner.addresses[0][1]

@@ -337,9 +337,17 @@ async def _delete_collection(request: web.Request, sim: Simulator, target: Targe
 # -- object verbs --------------------------------------------------------------------------
 
 
+def admit(sim: Simulator, res: ResourceType, obj: dict[str, Any]) -> dict[str, Any]:
+    """Admission of an update (controllers.volumes: PersistentVolumeClaim resize); returns obj or raises the ApiError."""
+    volumes = controllers_module('volumes')
+    if volumes is not None:
+        volumes.admit(sim, res.kind, obj)
+    return obj
+
+
 async def _update(request: web.Request, sim: Simulator, target: Target) -> web.Response:
     _require(target.res, 'update')
-    body = prepare_write(target.res, _check_identity(target, await json_body(request)))
+    body = admit(sim, target.res, prepare_write(target.res, _check_identity(target, await json_body(request))))
     return respond(sim.store.update(target.res, body, dry_run=dry_run(request)))
 
 
@@ -378,7 +386,7 @@ def _loader(sim: Simulator, target: Target) -> Callable[[], dict[str, Any]]:
 
 async def _patch(request: web.Request, sim: Simulator, target: Target) -> web.Response:
     _require(target.res, 'patch')
-    new = prepare_write(target.res, _check_identity(target, await patched(request, target, _loader(sim, target), target.res.kind)))
+    new = admit(sim, target.res, prepare_write(target.res, _check_identity(target, await patched(request, target, _loader(sim, target), target.res.kind))))
     # A resourceVersion in the patch stays in `new` and makes store.update a compare-and-swap.
     return respond(sim.store.update(target.res, new, dry_run=dry_run(request)))
 

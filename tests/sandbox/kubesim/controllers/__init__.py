@@ -15,7 +15,7 @@ from __future__ import annotations
 from typing import Any
 
 from . import (daemonsets, defaults, deployments, disruption, events, hpa, kubelet, metrics, nodes, openshift, replicasets, scheduler,
-               statefulsets)
+               statefulsets, volumes)
 from .defaults import apply_defaults
 from .deployments import DeploymentController
 from .disruption import DisruptionController, evict
@@ -31,18 +31,19 @@ __all__ = [
     'NodeController', 'Scheduler', 'Kubelet', 'DeploymentController', 'ReplicaSetController', 'ReplicationManager',
     'HPAController', 'DisruptionController',
     'daemonsets', 'defaults', 'deployments', 'disruption', 'events', 'hpa', 'kubelet', 'metrics', 'nodes', 'openshift', 'replicasets',
-    'scheduler', 'statefulsets',
+    'scheduler', 'statefulsets', 'volumes',
 ]
 
 
 def build(sim: Any) -> list[Any]:
     """The controllers in tick order: nodes, scheduler, kubelet, deployments, replica sets (and replication controllers),
-    stateful sets, daemon sets, HPA, disruption budgets, and DeploymentConfigs with the openshift flavour."""
+    stateful sets, daemon sets, HPA, disruption budgets, volumes (claims bound and expanded), and DeploymentConfigs with the openshift flavour."""
     controllers: list[Any] = [NodeController(sim), Scheduler(sim), Kubelet(sim), DeploymentController(sim)]
     controllers += replicasets.build(sim)
     controllers += statefulsets.build(sim)
     controllers += daemonsets.build(sim)
     controllers += [HPAController(sim), DisruptionController(sim)]
+    controllers += volumes.build(sim)
     if getattr(sim.config, 'flavour', '') == 'openshift':
         controllers += openshift.build(sim)
     return controllers

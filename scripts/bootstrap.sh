@@ -7,7 +7,6 @@
 #   2. a virtualenv with the pinned Python dependencies (tests/constraints.txt)
 #   3. the five dependency collections, unpacked from the pinned `ansible` wheel
 #      (Galaxy is not reachable from the build machines), and awx.awx for
-#      playbooks/awx_configure.yml, and awx.awx for
 #      playbooks/awx_configure.yml
 #   4. ansible-test's pip bootstrap script, which it would otherwise download
 #   5. this checkout linked as ansible_collections/sre/runbooks
@@ -41,7 +40,6 @@ check_packages() {
     need "$PG_BINDIR/pg_basebackup" postgresql-15
     need psql postgresql-client-15
     need prometheus prometheus
-    need prometheus-alertmanager prometheus-alertmanager
     need prometheus-alertmanager prometheus-alertmanager
     need kubectl kubectl
     need rsync rsync
@@ -111,20 +109,6 @@ if [[ ! -f $collections_stamp ]]; then
     "$SRE_VENV/bin/python" "$SRE_REPO/tests/setup/unpack_collections.py" \
         "$wheel_dir/ansible-$ANSIBLE_BUNDLE_VERSION-py3-none-any.whl" "$SRE_DEPS_COLLECTIONS" "${DEPENDENCY_COLLECTIONS[@]}"
     touch "$collections_stamp"
-fi
-# awx.awx loads the AWX/Tower definitions (playbooks/awx_configure.yml); it is
-# not a run-time dependency of the collection. Unpacked next to the others with
-# a stamp of its own, so adding it does not unpack (and remove) the five again.
-awx_stamp="$SRE_DEPS_COLLECTIONS/.awx.awx-from-ansible-$ANSIBLE_BUNDLE_VERSION"
-if [[ ! -f $awx_stamp ]]; then
-    say "unpacking awx.awx from ansible==$ANSIBLE_BUNDLE_VERSION"
-    wheel="$SRE_RUNBOOKS_HOME/wheels/ansible-$ANSIBLE_BUNDLE_VERSION-py3-none-any.whl"
-    if [[ ! -f $wheel ]]; then
-        quiet_pip "$SRE_VENV/bin/python" -m pip download --quiet --no-deps -d "$(dirname "$wheel")" "ansible==$ANSIBLE_BUNDLE_VERSION" \
-            || die "could not download ansible==$ANSIBLE_BUNDLE_VERSION from PyPI"
-    fi
-    "$SRE_VENV/bin/python" "$SRE_REPO/tests/setup/unpack_collections.py" "$wheel" "$SRE_DEPS_COLLECTIONS" awx.awx
-    touch "$awx_stamp"
 fi
 # awx.awx loads the AWX/Tower definitions (playbooks/awx_configure.yml); it is
 # not a run-time dependency of the collection. Unpacked next to the others with

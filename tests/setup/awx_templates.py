@@ -58,6 +58,13 @@ class DefinitionError(Exception):
     """The catalog asks for something the playbook does not accept, or the specs disagree."""
 
 
+class _Dumper(yaml.SafeDumper):  # pylint: disable=too-many-ancestors
+    """Lists indented under their key, as yamllint (ansible-lint) wants them."""
+
+    def increase_indent(self, flow=False, indentless=False):
+        return super().increase_indent(flow, False)
+
+
 def load_yaml(path: Path) -> Any:
     with path.open(encoding='utf-8') as handle:
         return yaml.safe_load(handle)
@@ -378,8 +385,8 @@ def workflows(catalog: dict[str, Any], templates: list[dict[str, Any]]) -> list[
 def render(repo: Path = REPO) -> str:
     catalog = load_yaml(repo / CATALOG)
     templates = job_templates(catalog, repo)
-    body = yaml.safe_dump({'awx_job_templates': templates, 'awx_workflow_job_templates': workflows(catalog, templates)},
-                          sort_keys=False, width=120, default_flow_style=False, allow_unicode=True)
+    body = yaml.dump({'awx_job_templates': templates, 'awx_workflow_job_templates': workflows(catalog, templates)},
+                     Dumper=_Dumper, sort_keys=False, width=120, default_flow_style=False, allow_unicode=True)
     return HEADER + body
 
 

@@ -291,7 +291,7 @@ class Ruleset:
             alerts = []
         for alert in alerts if isinstance(alerts, list) else [alerts]:
             host = _dpath(alert, host_path, separator) if host_path else UNDEFINED
-            hosts = [] if host is UNDEFINED or host is None else [str(host).split(':')[0]]
+            hosts = [] if host is UNDEFINED or host is None else [str(host).split(':', maxsplit=1)[0]]
             events.append({'alert': alert, 'meta': dict(meta, hosts=hosts)})
         return events
 

@@ -102,7 +102,7 @@ def test_alerts_launch_the_right_playbooks_once_within_the_throttle(alertmanager
         wait_until(lambda name=name: notified(name, 'firing'), 30, 0.2, '%s notification' % name)
 
     payloads = list(Receiver.payloads)
-    for _, _, headers, body in payloads:  # the real webhook format (version 4)
+    for _arrival, _path, headers, body in payloads:  # the real webhook format (version 4)
         assert body['version'] == '4' and body['receiver'] == 'webhook' and headers['Content-Type'] == 'application/json'
         assert {'status', 'groupLabels', 'commonLabels', 'externalURL', 'alerts'} <= set(body)
 

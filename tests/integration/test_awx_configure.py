@@ -104,5 +104,5 @@ def test_awx_configure_check_mode_against_a_controller_stub(controller, tmp_path
     assert run.task('Schedule the maintenance windows')['results'][0]['changed'] is True
     writes = [r for r in ControllerStub.requests if r[0] != 'GET']
     assert writes == [], 'check mode wrote to the controller: %s' % writes
-    looked_up = {q.get('name', [None])[0] for _, path, q in ControllerStub.requests if path.endswith('/job_templates/')}
+    looked_up = {q.get('name', [None])[0] for _method, path, q in ControllerStub.requests if path.endswith('/job_templates/')}
     assert {t['name'] for t in templates} <= looked_up

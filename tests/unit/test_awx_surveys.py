@@ -144,14 +144,14 @@ def test_survey_matches_the_argument_specs(playbook):
                 spec['required'] = False
             _check_question(q, spec, where)
             required = spec.get('required', False)
-            if len({e for r, e, _ in owners if r == role}) > 1:  # alternative entry points: required when required in all
-                required = all(s.get('required', False) for _, _, s in owners)
+            if len({e for r, e, _spec in owners if r == role}) > 1:  # alternative entry points: required when required in all
+                required = all(s.get('required', False) for _role, _entry, s in owners)
             assert q['required'] == required, '%s: %s required=%s, the spec of %s says %s' % (where, name, q['required'], role, required)
         elif name in bindings:
             # The playbook passes it into role options: it must have their type.
             for role, option, omitted in bindings[name]:
                 spec = next(s for r, e, s in ROLE_OPTIONS[option] if r == role)
-                kind, choices, _ = _expected_question(spec)
+                kind, choices, _default = _expected_question(spec)
                 assert q['type'] == kind, '%s: %s is passed as %s.%s (%s)' % (where, name, role, option, spec.get('type', 'str'))
                 if choices:
                     assert set(q['choices']) <= set(choices), (name, option)
@@ -180,7 +180,7 @@ def test_every_required_input_is_asked(playbook):
 
 
 def test_no_log_options_are_password_questions():
-    secrets = {name for name, owners in ROLE_OPTIONS.items() if any(spec.get('no_log') for _, _, spec in owners)}
+    secrets = {name for name, owners in ROLE_OPTIONS.items() if any(spec.get('no_log') for _role, _entry, spec in owners)}
     for template in TEMPLATES:
         for q in template['survey_spec']['spec']:
             if q['variable'] in secrets or q['variable'].endswith('_password') or q['variable'].endswith('_token'):

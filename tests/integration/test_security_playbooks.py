@@ -140,7 +140,8 @@ def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, t
     common = dict(secret_rotation_name='payment-provider', secret_rotation_key='API_KEY', secret_rotation_value=NEW,
                   api_key_leak_since=since, api_key_leak_leaked_value=LEAKED, api_key_leak_evidence_dir=str(evidence),
                   secret_rotation_revoke_uri={'url': receiver.url + '/revoke', 'method': 'POST', 'body_format': 'json',
-                                              'body': {'key_id': 'kid_123'}, 'status_code': [204]})
+                                              'body': {'key_id': 'kid_123'}, 'status_code': [204]},
+                  api_key_leak_notify_targets=[{'type': 'webhook', 'name': 'security', 'url': receiver.url + '/security'}])
     checked = play('api_key_leak', kube, tmp_path, namespace, check=True, **common)
     assert 'check mode: nothing changed' in checked.task('Summarise the response')['msg']
     assert base64.b64decode(kube.json('secret', 'payment-provider', '-n', namespace)['data']['API_KEY']).decode() == LEAKED
@@ -157,7 +158,11 @@ def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, t
     for pod in pods(kube, namespace):
         seen = [e['sha256'] for entries in kube.admin.pod_secrets(namespace, pod).values() for e in entries]
         assert seen == [hashlib.sha256(NEW.encode()).hexdigest()]
-    assert [(r['path'], json.loads(r['body'])) for r in receiver.requests] == [('/revoke', {'key_id': 'kid_123'})]
+    revocations = [json.loads(r['body']) for r in receiver.requests if r['path'] == '/revoke']
+    assert revocations == [{'key_id': 'kid_123'}]
+    [notice] = [json.loads(r['body']) for r in receiver.requests if r['path'] == '/security']
+    assert '31 x 401, 6 x 403' in notice['text'] and 'rotated, version 0 -> 1' in notice['text']
+    assert LEAKED not in json.dumps(notice) and NEW not in json.dumps(notice)
     message = run.task('Summarise the response')['msg']
     assert '31 x 401, 6 x 403' in message and 'rotated, version 0 -> 1' in message and 'old key revoked: by POST' in message
     report_dir = next(evidence.glob('*_api_key_leak_%s_web' % namespace))
@@ -169,7 +174,7 @@ def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, t
 
     again = play('api_key_leak', kube, tmp_path, namespace, **common)
     assert again.task('Rotate the key')['changed'] is False
-    assert len(receiver.requests) == 1  # not revoked twice
+    assert len([r for r in receiver.requests if r['path'] == '/revoke']) == 1  # not revoked twice
     assert_never_shown(again, evidence, LEAKED, NEW)
 
 

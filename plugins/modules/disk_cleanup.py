@@ -84,7 +84,7 @@ options:
     description:
       - Delete the selected files oldest first until the filesystem has this percent free, then stop.
       - When every selected file is gone and the target is still not met, the module warns and RV(filesystems) has
-        C(target_reached=false): the filesystem needs more room (sre.runbooks.k8s_pvc_expand for a volume).
+        C(target_reached=false). The filesystem then needs more room (M(sre.runbooks.k8s_pvc_expand) for a volume).
       - Without it every selected file is deleted.
     type: float
   truncate_deleted_open:

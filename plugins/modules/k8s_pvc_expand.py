@@ -15,7 +15,7 @@ short_description: Expand a PersistentVolumeClaim, never shrink it, and wait unt
 version_added: 0.1.0
 description:
   - Replaces the runbooks' C(kubectl patch pvc omendb-data -p '{"spec":{"resources":{"requests":{"storage":"200Gi"}}}}').
-  - Refuses, before any change and with the reason, a claim whose StorageClass does not set C(allowVolumeExpansion: true)
+  - Refuses, before any change and with the reason, a claim whose StorageClass does not set C(allowVolumeExpansion=true)
     (the apiserver's PersistentVolumeClaimResize admission would refuse it too), a claim that is not Bound, and a size
     below the current request (a volume is never shrunk).
   - Raises C(spec.resources.requests.storage) with a merge patch guarded by the claim's resourceVersion.

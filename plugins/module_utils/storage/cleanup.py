@@ -143,15 +143,16 @@ class Selection(object):
     """The validated rules of one cleanup. Raises CleanupError for bad rules or roots."""
 
     def __init__(self, roots, patterns=None, min_age=0, min_size=0, keep_newest=0, protected=None, one_filesystem=True,
-                 usage_threshold=None, target_free_percent=None, plan_batch=DEFAULT_PLAN_BATCH, now=None, realpath=os.path.realpath):
+                 usage_threshold=None, target_free_percent=None, plan_batch=DEFAULT_PLAN_BATCH, now=None, realpath=os.path.realpath,
+                 refuse_roots=True):
         problems = []
         if not roots:
             problems.append("give at least one root")
         self.roots = []
         for root in roots or ():
             real = realpath(root) if os.path.isabs(root) else root
-            why = refuse_root(real)
-            if why is None and real != os.path.normpath(root) and refuse_root(os.path.normpath(root)):
+            why = refuse_root(real) if refuse_roots else None
+            if why is None and refuse_roots and real != os.path.normpath(root) and refuse_root(os.path.normpath(root)):
                 why = refuse_root(os.path.normpath(root))
             if why:
                 problems.append("root {0}: {1}".format(root, why))
@@ -189,7 +190,7 @@ class Selection(object):
             elif any(char in entry for char in "*?["):
                 self.protected_globs.append(re.compile(fnmatch.translate(entry)))
             else:
-                for form in {os.path.normpath(entry), realpath(entry)}:
+                for form in sorted({os.path.normpath(entry), realpath(entry)}):
                     self.protected_paths.append(form.rstrip("/") or "/")
         for root in self.roots:
             for path in self.protected_paths:
@@ -632,10 +633,10 @@ def usage_summary(root, top=10, depth=2, one_filesystem=True):
 
     Memory: one counter per directory down to `depth`, and a heap of `top` files.
     """
-    selection = Selection([root], one_filesystem=one_filesystem, realpath=os.path.realpath)
+    selection = Selection([root], one_filesystem=one_filesystem, refuse_roots=False)  # read only: measuring /var is fine
     real = selection.roots[0]
     counters = Counters()
-    dirs = {}
+    dirs = {real: 0}
     files = []
     prefix = len(real) + 1
     for _fd, _name, path, st in walk_files(real, selection, counters):

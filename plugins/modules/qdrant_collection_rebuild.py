@@ -16,9 +16,9 @@ version_added: 0.1.0
 description:
   - The "Rebuild Vector Index" runbook (export the embeddings from PostgreSQL, upsert them into the vector store,
     check the count) as one declarative, verified task for Qdrant.
-  - The application reads the alias O(alias). The collection it points at is checked first: vector size and distance,
+  - The application reads the alias O(alias). The collection it points at is checked first (vector size and distance,
     exact point count against the rows with a vector, and recall@k of O(sample_queries) sample rows against exact
-    results. A collection that passes is left alone (C(changed=false)) unless O(force=true).
+    results). A collection that passes is left alone (C(changed=false)) unless O(force=true).
   - Otherwise a new collection C(<alias>_v<n+1>) is created and filled from the table in batches of O(batch_size),
     read through a server-side cursor from one REPEATABLE READ snapshot (never the whole table in memory).
     Upserts are retried on transient errors (timeouts, connection failures, HTTP 408/429/5xx, gRPC UNAVAILABLE)
@@ -28,9 +28,9 @@ description:
     applies atomically. A new collection that fails is deleted and the alias left where it was.
   - Versioned collections older than the new one are kept (the O(keep_previous) newest, for a rollback by hand)
     or deleted. Collections C(<alias>_v<n>) newer than the aliased one and not aliased are leftovers of an
-    interrupted run: deleted before building again, so a rerun converges.
-  - In check mode, reads and verifies, and returns the plan: source rows, the collection that would be built,
-    the collections that would be deleted.
+    interrupted run, deleted before building again, so a rerun converges.
+  - In check mode, reads and verifies, and returns the plan (source rows, the collection that would be built,
+    the collections that would be deleted).
   - Tested with qdrant-client's local mode (O(qdrant_path)), which searches exactly (no HNSW), so recall there is 1.0;
     against a server the threshold is what proves the HNSW index. Pinecone and other hosted stores are not supported.
 options:

@@ -120,12 +120,18 @@ def test_transient_errors_are_retried_with_doubling_delay():
     assert sleeps == [0.5, 1.0]
 
 
+def raiser(error):
+    def call():
+        raise error
+    return call
+
+
 def test_permanent_errors_and_exhausted_retries_fail_once():
     with pytest.raises(RunbookError) as error:
-        qdrant.with_retries(lambda: (_ for _ in ()).throw(unexpected(400)), "upsert", "Qdrant", retries=5, delay=0, sleep=lambda s: None)
+        qdrant.with_retries(raiser(unexpected(400)), "upsert", "Qdrant", retries=5, delay=0, sleep=lambda s: None)
     assert error.value.details["attempts"] == 1
     with pytest.raises(RunbookError) as error:
-        qdrant.with_retries(lambda: (_ for _ in ()).throw(TimeoutError("slow")), "upsert", "Qdrant", retries=2, delay=0,
+        qdrant.with_retries(raiser(TimeoutError("slow")), "upsert", "Qdrant", retries=2, delay=0,
                             sleep=lambda s: None)
     assert error.value.details["attempts"] == 3
     assert str(error.value) == "Failed to upsert Qdrant: slow"

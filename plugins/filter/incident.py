@@ -19,8 +19,10 @@ from ansible_collections.sre.runbooks.plugins.module_utils.incident.messages imp
 from ansible_collections.sre.runbooks.plugins.module_utils.incident.policy import (
     PolicyError,
     escalation_due,
+    format_time,
     normalize_severity,
     update_due,
+    utc_now,
 )
 
 
@@ -28,6 +30,14 @@ def incident_severity(value):
     """P0..P3 from P0..P3 or SEV1..SEV4."""
     try:
         return normalize_severity(value)
+    except PolicyError as exc:
+        raise AnsibleFilterError(str(exc))
+
+
+def incident_time(value=None):
+    """The time as 2025-11-04T10:00:00Z (UTC); empty means now (the injectable clock of roles/incident)."""
+    try:
+        return format_time(value) if value else format_time(utc_now())
     except PolicyError as exc:
         raise AnsibleFilterError(str(exc))
 
@@ -41,9 +51,9 @@ def incident_message(incident, event, text="", now=None, details=None):
 
 
 def incident_due(incident, policy, now):
-    """{'escalation': escalation_due(...), 'update': update_due(...)} at `now` (an ISO time: the clock is injectable)."""
+    """{"escalation": escalation_due(...), "status_update": update_due(...)} at `now` (an ISO time: the clock is injectable)."""
     try:
-        return {"escalation": escalation_due(dict(incident), dict(policy), now), "update": update_due(dict(incident), dict(policy), now)}
+        return {"escalation": escalation_due(dict(incident), dict(policy), now), "status_update": update_due(dict(incident), dict(policy), now)}
     except (PolicyError, KeyError, TypeError) as exc:
         raise AnsibleFilterError("cannot evaluate the incident policy: {0}".format(exc))
 
@@ -56,4 +66,5 @@ class FilterModule(object):
             "incident_severity": incident_severity,
             "incident_message": incident_message,
             "incident_due": incident_due,
+            "incident_time": incident_time,
         }

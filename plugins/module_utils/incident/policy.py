@@ -56,6 +56,10 @@ def parse_time(value, what="time"):
     return moment.astimezone(UTC)
 
 
+def utc_now():
+    return datetime.datetime.now(UTC)
+
+
 def format_time(moment):
     """2025-11-04T10:00:00Z."""
     return parse_time(moment).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -100,7 +100,7 @@ options:
   manifest:
     description:
       - A file to write every removed (in check mode, selected) file to, one line each, C(bytes<TAB>mtime<TAB>path).
-      - Written in check mode too: it is the exact list check mode promises.
+      - Written in check mode too, as the exact list check mode promises.
     type: path
   plan_batch:
     description: With O(target_free_percent), at most this many files are planned at once (about 250 bytes each).

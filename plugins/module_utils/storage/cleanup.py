@@ -158,6 +158,8 @@ class Selection(object):
                 problems.append("root {0}: {1}".format(root, why))
             elif real not in self.roots:
                 self.roots.append(real)
+        # A root inside another one would be scanned twice: the outer one covers it.
+        self.roots = [root for root in self.roots if not any(other != root and _inside(root, other) for other in self.roots)]
         self.patterns = list(patterns or ["*"])
         self._compiled = []
         for pattern in self.patterns:

@@ -285,3 +285,10 @@ def test_manifest_lists_every_file(tmp_path):
     result = run_request({"roots": [str(root)], "patterns": ["*.log"], "report_limit": 2, "manifest": str(manifest), "check_mode": True})
     assert result["files_truncated"] is True and len(result["files"]) == 2
     assert len(manifest.read_text().splitlines()) == 5
+
+
+def test_nested_roots_are_scanned_once(tmp_path):
+    make(tmp_path / "a" / "b" / "x.log", 10, 40)
+    sel = Selection([str(tmp_path / "a" / "b"), str(tmp_path / "a")], patterns=["*.log"])
+    assert sel.roots == [str(tmp_path / "a")]
+    assert clean(sel, check_mode=True)["removed_files"] == 1

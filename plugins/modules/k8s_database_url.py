@@ -182,12 +182,13 @@ from ansible_collections.sre.runbooks.plugins.module_utils.k8s.database_url impo
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     JSON_PATCH,
     ROLLOUT_KINDS,
-    api_error_text,
     apply_patch,
+    call_api,
     describe,
     format_time,
     metadata_of,
     read_workload,
+    to_dict,
     utc_now,
 )
 
@@ -232,24 +233,15 @@ def check_options(module):
 
 
 def _read_secret(client, namespace, name):
-    what = "Secret {0}/{1}".format(namespace, name)
-    try:
-        resource = client.resource("Secret", "v1")
-        secret = client.get(resource, name=name, namespace=namespace)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        # The API's message names the Secret and the cause (not found, forbidden); never its data.
-        raise RunbookError("read", what, api_error_text(error)) from error
-    return secret.to_dict() if hasattr(secret, "to_dict") else secret
+    # The API's message names the Secret and the cause (not found, forbidden); never its data.
+    resource = call_api("find the API of", "Secrets", client.resource, "Secret", "v1")
+    return to_dict(call_api("read", "Secret {0}/{1}".format(namespace, name), client.get, resource, name=name, namespace=namespace))
 
 
 def _patch_secret(client, namespace, name, patch):
-    what = "Secret {0}/{1}".format(namespace, name)
-    try:
-        resource = client.resource("Secret", "v1")
-        result = client.patch(resource, patch, name=name, namespace=namespace, content_type=JSON_PATCH)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        raise RunbookError("patch", what, api_error_text(error)) from error
-    return result.to_dict() if hasattr(result, "to_dict") else result
+    resource = call_api("find the API of", "Secrets", client.resource, "Secret", "v1")
+    return to_dict(call_api("patch", "Secret {0}/{1}".format(namespace, name), client.patch, resource, patch, name=name,
+                            namespace=namespace, content_type=JSON_PATCH))
 
 
 def repoint_database_url(module, client):

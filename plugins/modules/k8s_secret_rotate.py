@@ -244,9 +244,10 @@ from ansible_collections.sre.runbooks.plugins.module_utils.common.module import 
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.client import K8S_REQUIRED_LIBS, get_client, k8s_argument_spec
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.rollout import (
     JSON_PATCH,
-    api_error_text,
+    call_api,
     format_time,
     parse_time,
+    to_dict,
     utc_now,
 )
 from ansible_collections.sre.runbooks.plugins.module_utils.k8s.secrets import (
@@ -324,19 +325,6 @@ def check_options(module):
         raise RunbookError("rotate" if params["state"] == ROTATED else "roll back", target_of(params), "; ".join(problems))
 
 
-def _dict(obj):
-    return obj.to_dict() if hasattr(obj, "to_dict") else obj
-
-
-def _call(action, what, fn, *args, **kwargs):
-    """fn(*args, **kwargs), its answer as a dict when it is an API object (not for client.resource: a Resource has to_dict too)."""
-    try:
-        return fn(*args, **kwargs)
-    except Exception as error:  # pylint: disable=broad-exception-caught
-        # The API's messages name objects and causes; a failed JSON patch test says "test failed", never the data.
-        raise RunbookError(action, what, api_error_text(error)) from error
-
-
 def read_consumers(client, namespace, name):
     found = {}
     for kind, api_version, _path in CONSUMER_KINDS:
@@ -344,7 +332,7 @@ def read_consumers(client, namespace, name):
             resource = client.resource(kind, api_version)
         except Exception:  # pylint: disable=broad-exception-caught
             continue  # not served here (an API server without batch/v1 CronJobs): nothing of that kind reads it
-        found[kind] = (_dict(_call("list {0}s in".format(kind), "namespace " + namespace, client.get, resource, namespace=namespace))
+        found[kind] = (to_dict(call_api("list {0}s in".format(kind), "namespace " + namespace, client.get, resource, namespace=namespace))
                        or {}).get("items") or []
     return consumers(found, name)
 
@@ -354,9 +342,9 @@ def rotate_secret(module, client):
     namespace, name = params["namespace"], params["name"]
     what = target_of(params)
     action = "rotate" if params["state"] == ROTATED else "roll back"
-    secrets_api = _call("find the API of", "Secrets", client.resource, "Secret", "v1")
-    secret = _dict(_call("read", what, client.get, secrets_api, name=name, namespace=namespace))
-    listed = _dict(_call("list the backups of", what, client.get, secrets_api, namespace=namespace,
+    secrets_api = call_api("find the API of", "Secrets", client.resource, "Secret", "v1")
+    secret = to_dict(call_api("read", what, client.get, secrets_api, name=name, namespace=namespace))
+    listed = to_dict(call_api("list the backups of", what, client.get, secrets_api, namespace=namespace,
                          label_selector="{0}={1}".format(BACKUP_OF, name[:63])))
     backups = backups_of(name, (listed or {}).get("items") or [])
     now = format_time(utc_now())
@@ -379,11 +367,11 @@ def rotate_secret(module, client):
     pruned = []
     if plan["changed"]:
         if plan["backup"] is not None:
-            _call("keep the current version of", what, client.create, secrets_api, plan["backup"], namespace=namespace)
-        after = _dict(_call(action, what, client.patch, secrets_api, plan["patch"], name=name, namespace=namespace,
+            call_api("keep the current version of", what, client.create, secrets_api, plan["backup"], namespace=namespace)
+        after = to_dict(call_api(action, what, client.patch, secrets_api, plan["patch"], name=name, namespace=namespace,
                             content_type=JSON_PATCH))
         for old in plan["prune"]:
-            _call("delete the old backup", "Secret {0}/{1}".format(namespace, old), client.delete, secrets_api, name=old, namespace=namespace)
+            call_api("delete the old backup", "Secret {0}/{1}".format(namespace, old), client.delete, secrets_api, name=old, namespace=namespace)
             pruned.append(old)
     # Read back (in check mode, the dry run's answer): the data must be what the plan said.
     checksums_after = data_checksums(after)

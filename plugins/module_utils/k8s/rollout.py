@@ -1226,7 +1226,8 @@ def api_error_text(error):
     return str(error) or type(error).__name__
 
 
-def _call(action, what, fn, *args, **kwargs):
+def call_api(action, what, fn, *args, **kwargs):
+    """fn(*args, **kwargs); any failure of the client (HTTP status, connection, TLS) as a RunbookError naming `action` on `what`."""
     try:
         return fn(*args, **kwargs)
     except RunbookError:
@@ -1236,21 +1237,22 @@ def _call(action, what, fn, *args, **kwargs):
         raise RunbookError(action, what, api_error_text(error)) from error
 
 
-def _to_dict(instance):
+def to_dict(instance):
+    """An API answer (a ResourceInstance) as a plain dict; a dict as it is."""
     return instance.to_dict() if hasattr(instance, "to_dict") else instance
 
 
 def read_workload(client, kind, namespace, name):
     """The workload as a dict; RunbookError (cause: not found) when it does not exist."""
     what = describe(kind, namespace, name)
-    resource = _call("find the API of", kind, client.resource, kind, api_version_of(kind))
-    return _to_dict(_call("read", what, client.get, resource, name=name, namespace=namespace))
+    resource = call_api("find the API of", kind, client.resource, kind, api_version_of(kind))
+    return to_dict(call_api("read", what, client.get, resource, name=name, namespace=namespace))
 
 
 def list_objects(client, kind, api_version, namespace, what, **params):
     """The items of a list call as dicts (namespace None: cluster-scoped or all namespaces); RunbookError naming `what` when it fails."""
-    resource = _call("find the API of", kind, client.resource, kind, api_version)
-    return (_to_dict(_call("list {0}s of".format(kind), what, client.get, resource, namespace=namespace, **params)) or {}).get("items") or []
+    resource = call_api("find the API of", kind, client.resource, kind, api_version)
+    return (to_dict(call_api("list {0}s of".format(kind), what, client.get, resource, namespace=namespace, **params)) or {}).get("items") or []
 
 
 def read_owned(client, kind, workload):
@@ -1300,7 +1302,7 @@ def read_hpa(client, kind, workload):
         resource = client.resource("HorizontalPodAutoscaler", "autoscaling/v2")
     except Exception:  # pylint: disable=broad-exception-caught
         return None  # an API server without autoscaling/v2 has no HPA to report
-    items = (_to_dict(_call("list HorizontalPodAutoscalers of", describe(kind, namespace, name), client.get, resource,
+    items = (to_dict(call_api("list HorizontalPodAutoscalers of", describe(kind, namespace, name), client.get, resource,
                             namespace=namespace)) or {}).get("items") or []
     return hpa_summary(items, kind, name)
 
@@ -1308,8 +1310,8 @@ def read_hpa(client, kind, workload):
 def apply_patch(client, kind, workload, patch_type, body, action):
     """Patch the workload (server-side dry run in check mode, by the client layer); the object the API returns."""
     namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
-    resource = _call("find the API of", kind, client.resource, kind, api_version_of(kind))
-    return _to_dict(_call(action, describe(kind, namespace, name), client.patch, resource, body,
+    resource = call_api("find the API of", kind, client.resource, kind, api_version_of(kind))
+    return to_dict(call_api(action, describe(kind, namespace, name), client.patch, resource, body,
                           name=name, namespace=namespace, content_type=patch_type))
 
 
@@ -1336,12 +1338,12 @@ def instantiate_deploymentconfig(client, dc):
     """
     namespace, name = metadata_of(dc).get("namespace"), metadata_of(dc).get("name")
     what = describe(DEPLOYMENT_CONFIG, namespace, name)
-    resource = _call("find the API of", DEPLOYMENT_CONFIG, client.resource, DEPLOYMENT_CONFIG, OPENSHIFT_API_VERSION)
+    resource = call_api("find the API of", DEPLOYMENT_CONFIG, client.resource, DEPLOYMENT_CONFIG, OPENSHIFT_API_VERSION)
     body = dict(DEPLOYMENT_REQUEST, name=name)
     instantiate = (getattr(resource, "subresources", None) or {}).get("instantiate")
     if instantiate is not None:
         try:
-            return _to_dict(instantiate.create(body=body, name=name, namespace=namespace))
+            return to_dict(instantiate.create(body=body, name=name, namespace=namespace))
         except Exception as error:  # pylint: disable=broad-exception-caught
             if getattr(error, "status", None) not in INSTANTIATE_UNSERVED:
                 raise RunbookError("deploy a new version of", what, api_error_text(error)) from error
@@ -1349,5 +1351,5 @@ def instantiate_deploymentconfig(client, dc):
     if status is None:
         raise RunbookError("deploy a new version of", what, "the API serves neither deploymentconfigs/instantiate nor deploymentconfigs/status")
     patch_type, patch = latest_version_patch(dc)
-    return _to_dict(_call("deploy a new version of", what, client.client.patch, status, patch,
+    return to_dict(call_api("deploy a new version of", what, client.client.patch, status, patch,
                           name=name, namespace=namespace, content_type=patch_type))

@@ -50,10 +50,11 @@ def incident_message(incident, event, text="", now=None, details=None):
         raise AnsibleFilterError(str(exc))
 
 
-def incident_due(incident, policy, now):
+def incident_due(incident, policy, now, immediate=None):
     """{"escalation": escalation_due(...), "status_update": update_due(...)} at `now` (an ISO time: the clock is injectable)."""
     try:
-        return {"escalation": escalation_due(dict(incident), dict(policy), now), "status_update": update_due(dict(incident), dict(policy), now)}
+        return {"escalation": escalation_due(dict(incident), dict(policy), now, immediate=immediate or None),
+                "status_update": update_due(dict(incident), dict(policy), now)}
     except (PolicyError, KeyError, TypeError) as exc:
         raise AnsibleFilterError("cannot evaluate the incident policy: {0}".format(exc))
 

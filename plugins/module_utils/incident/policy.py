@@ -85,12 +85,15 @@ def _level_name(policy, level):
     return "L{0}".format(level)
 
 
-def escalation_due(incident, policy, now):
+def escalation_due(incident, policy, now, immediate=None):
     """Which escalation levels are due and not yet paged.
 
     Returns {'elapsed_minutes', 'due': [{'level', 'name', 'after_minutes', 'reason'}],
     'paged': [levels], 'next': {'level', 'at'} or None}. A resolved incident has nothing due.
     Levels are paged once: a level in incident['escalations'] is never due again.
+    immediate -- a reason to escalate now, whatever the clock (000 "Escalate Immediately (P0)":
+    unable to roll back or mitigate): when no level is due by the clock, the next level not
+    yet paged is.
     """
     declared = parse_time(incident.get("declared_at"), "declared_at")
     moment = parse_time(now, "now")
@@ -113,6 +116,16 @@ def escalation_due(incident, policy, now):
                 })
             elif upcoming is None:
                 upcoming = {"level": level, "at": format_time(declared + datetime.timedelta(minutes=after))}
+        if immediate and not due:
+            levels = sorted({int(step["level"]) for step in steps}
+                            | {int(entry["level"]) for entry in (policy or {}).get("levels", []) if int(entry["level"]) > 1})
+            current = max([int(incident.get("level") or 1)] + paged)
+            following = [level for level in levels if level > current and level not in paged]
+            if following:
+                level = following[0]
+                due.append({"level": level, "name": _level_name(policy, level), "after_minutes": None,
+                            "reason": "{0} (escalated at once after {1:.0f} min)".format(immediate, elapsed)})
+                upcoming = None if upcoming and upcoming["level"] == level else upcoming
     return {"elapsed_minutes": round(elapsed, 1), "due": due, "paged": paged, "next": upcoming}
 
 

@@ -145,3 +145,14 @@ def test_resolution_escalation_handoff_and_custom_templates():
 
 def test_filters_are_registered():
     assert set(FilterModule().filters()) == {"incident_severity", "incident_message", "incident_due", "incident_time"}
+
+
+def test_immediate_escalation_pages_the_next_level_whatever_the_clock():
+    state = incident_due(P0, POLICY, at(4), immediate="restart, scale up and rollback did not recover the service")["escalation"]
+    assert [(d["level"], d["reason"]) for d in state["due"]] == [
+        (2, "restart, scale up and rollback did not recover the service (escalated at once after 4 min)")]
+    assert [d["level"] for d in incident_due(dict(P0, escalations=[{"level": 2, "time": at(1)}]), POLICY, at(4), immediate="x")["escalation"]["due"]] == [3]
+    # P2 has no clock, but can still be escalated by a decision; a level due by the clock is not doubled.
+    assert [d["level"] for d in incident_due(dict(P0, severity="P2"), POLICY, at(4), immediate="x")["escalation"]["due"]] == [2]
+    assert [d["level"] for d in incident_due(P0, POLICY, at(31), immediate="x")["escalation"]["due"]] == [2]
+    assert incident_due(dict(P0, status="resolved"), POLICY, at(4), immediate="x")["escalation"]["due"] == []

@@ -345,7 +345,7 @@ def rotate_secret(module, client):
     secrets_api = call_api("find the API of", "Secrets", client.resource, "Secret", "v1")
     secret = to_dict(call_api("read", what, client.get, secrets_api, name=name, namespace=namespace))
     listed = to_dict(call_api("list the backups of", what, client.get, secrets_api, namespace=namespace,
-                            label_selector="{0}={1}".format(BACKUP_OF, name[:63])))
+                              label_selector="{0}={1}".format(BACKUP_OF, name[:63])))
     backups = backups_of(name, (listed or {}).get("items") or [])
     now = format_time(utc_now())
     try:
@@ -369,7 +369,7 @@ def rotate_secret(module, client):
         if plan["backup"] is not None:
             call_api("keep the current version of", what, client.create, secrets_api, plan["backup"], namespace=namespace)
         after = to_dict(call_api(action, what, client.patch, secrets_api, plan["patch"], name=name, namespace=namespace,
-                               content_type=JSON_PATCH))
+                                 content_type=JSON_PATCH))
         for old in plan["prune"]:
             call_api("delete the old backup", "Secret {0}/{1}".format(namespace, old), client.delete, secrets_api, name=old, namespace=namespace)
             pruned.append(old)

@@ -1303,7 +1303,7 @@ def read_hpa(client, kind, workload):
     except Exception:  # pylint: disable=broad-exception-caught
         return None  # an API server without autoscaling/v2 has no HPA to report
     items = (to_dict(call_api("list HorizontalPodAutoscalers of", describe(kind, namespace, name), client.get, resource,
-                               namespace=namespace)) or {}).get("items") or []
+                              namespace=namespace)) or {}).get("items") or []
     return hpa_summary(items, kind, name)
 
 
@@ -1312,7 +1312,7 @@ def apply_patch(client, kind, workload, patch_type, body, action):
     namespace, name = metadata_of(workload).get("namespace"), metadata_of(workload).get("name")
     resource = call_api("find the API of", kind, client.resource, kind, api_version_of(kind))
     return to_dict(call_api(action, describe(kind, namespace, name), client.patch, resource, body,
-                             name=name, namespace=namespace, content_type=patch_type))
+                            name=name, namespace=namespace, content_type=patch_type))
 
 
 # Answers of an API server that does not serve instantiate (before OpenShift 1.4, and simulators):
@@ -1352,4 +1352,4 @@ def instantiate_deploymentconfig(client, dc):
         raise RunbookError("deploy a new version of", what, "the API serves neither deploymentconfigs/instantiate nor deploymentconfigs/status")
     patch_type, patch = latest_version_patch(dc)
     return to_dict(call_api("deploy a new version of", what, client.client.patch, status, patch,
-                             name=name, namespace=namespace, content_type=patch_type))
+                            name=name, namespace=namespace, content_type=patch_type))

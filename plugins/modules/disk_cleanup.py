@@ -103,9 +103,9 @@ options:
       - Written in check mode too, as the exact list check mode promises.
     type: path
   plan_batch:
-    description: With O(target_free_percent), at most this many files are planned at once (about 250 bytes each).
+    description: With O(target_free_percent), at most this many files are planned at once (about 600 bytes of memory each).
     type: int
-    default: 100000
+    default: 50000
 attributes:
   check_mode:
     support: full

@@ -93,7 +93,7 @@ options:
   plan_batch:
     description: With O(target_free_percent), at most this many files planned at once.
     type: int
-    default: 100000
+    default: 50000
 attributes:
   check_mode:
     support: full

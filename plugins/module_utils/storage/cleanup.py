@@ -36,7 +36,7 @@ Memory: the scan is streaming (os.scandir on an opened directory, one stack
 entry per directory waiting to be read). Deletion without a target happens
 during the scan. Oldest-first needs an order: a heap holds only the oldest
 files that cover the bytes still missing, and never more than plan_batch
-entries (default 100000, about 25 MB); when more files must go, the scan is
+entries (default 50000, about 30 MB); when more files must go, the scan is
 repeated after each batch (a batch is always the oldest files left, so the
 order stays exact).
 
@@ -72,7 +72,7 @@ REFUSED_TREES = (
     "/var/lib/etcd", "/var/lib/mysql", "/var/lib/postgresql", "/var/lib/dpkg", "/var/lib/rpm",
 )
 
-DEFAULT_PLAN_BATCH = 100000
+DEFAULT_PLAN_BATCH = 50000
 DEFAULT_REPORT_LIMIT = 1000
 DELETED_SUFFIX = " (deleted)"
 _AGE_UNITS = {"s": 1, "m": 60, "h": 3600, "d": 86400, "w": 604800}
@@ -446,6 +446,16 @@ def _clean_all(roots, selection, remover, counters):
             remover.remove(root, fd, name, path, st)
 
 
+class _Planned(object):
+    """What the oldest-first plan keeps of a file: enough to re-check it before the unlink, and no more (memory)."""
+
+    __slots__ = ("st_mtime", "st_size", "st_dev", "st_ino", "st_nlink", "st_blocks")
+
+    def __init__(self, st):
+        self.st_mtime, self.st_size, self.st_dev, self.st_ino = st.st_mtime, st.st_size, st.st_dev, st.st_ino
+        self.st_nlink, self.st_blocks = st.st_nlink, st.st_blocks
+
+
 def _oldest_covering(roots, selection, counters, need):
     """The oldest selected files whose estimated freed bytes cover `need`, at most plan_batch of them, oldest first.
 
@@ -455,18 +465,19 @@ def _oldest_covering(roots, selection, counters, need):
     covered = 0
     truncated = False
     sequence = 0
-    for root in roots:
-        for _fd, name, path, st in candidates(root, selection, counters[root]):
+    for index, root in enumerate(roots):
+        for _fd, _name, path, st in candidates(root, selection, counters[root]):
             gain = freed_estimate(st)
             sequence += 1
-            heapq.heappush(heap, (-st.st_mtime, -sequence, root, name, path, st, gain))
+            heapq.heappush(heap, (-st.st_mtime, -sequence, gain, index, path, _Planned(st)))
             covered += gain
-            while heap and (covered - heap[0][6] >= need or len(heap) > selection.plan_batch):
+            while heap and (covered - heap[0][2] >= need or len(heap) > selection.plan_batch):
                 if len(heap) > selection.plan_batch:
                     truncated = True
-                covered -= heapq.heappop(heap)[6]
-    files = sorted(heap, key=lambda item: (-item[0], -item[1]))
-    return [(item[2], item[3], item[4], item[5], item[6]) for item in files], truncated
+                covered -= heapq.heappop(heap)[2]
+    heap.sort(key=lambda item: (-item[0], -item[1]))
+    files = [(roots[item[3]], os.path.basename(item[4]), item[4], item[5], item[2]) for item in heap]
+    return files, truncated
 
 
 def _clean_to_target(roots, selection, remover, counters, statvfs, check_mode, max_passes=1000):

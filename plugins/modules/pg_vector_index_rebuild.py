@@ -486,7 +486,8 @@ def rebuild_index(module, conn):
                 result["dropped"].append(index_name)
             verification["index"] = index_name
         progress.done = rows
-        result["progress"] = progress.entries + [progress.finish()] if progress.entries else [progress.finish()]
+        progress.finish()
+        result["progress"] = progress.entries
         if result["build_seconds"]:
             result["rows_per_second"] = rate(rows, result["build_seconds"])
 

@@ -428,7 +428,8 @@ class Rebuild:
             raise
         result["seconds"] = round(progress.elapsed, 3)
         result["upserted"] = progress.done
-        result["progress"] = progress.entries + [progress.finish()]
+        progress.finish()
+        result["progress"] = progress.entries
         result["rows_per_second"] = rate(progress.done, result["seconds"])
         verification = self.verify(new, snapshot_rows, sample, exact)
         if not verification["passed"]:

@@ -161,10 +161,10 @@ class CallbackModule(CallbackBase):
         self.pending.append(event)
         self._flush()
 
-    def _flush(self):
-        if not self.path and not self.get_option("dsn"):
-            return
-        if not self.path and not self.incident_id:
+    def _flush(self, final=False):
+        # Events wait for the file: the first tasks of a run come before the `incident` fact that names it.
+        # Only at the end of a run without a file do they go to the PostgreSQL table alone.
+        if not self.path and not (final and self.incident_id and self.get_option("dsn")):
             return
         writer = self._writer()
         while self.pending:
@@ -206,6 +206,7 @@ class CallbackModule(CallbackBase):
         self._record(result, "unreachable")
 
     def v2_playbook_on_stats(self, stats):
+        self._flush(final=True)
         if self.pending:
             self._display.warning("incident timeline: no incident and no timeline path for this run; {0} task events were not written"
                                   .format(len(self.pending)))

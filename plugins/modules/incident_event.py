@@ -49,10 +49,14 @@ options:
     description: The time of the event, ISO 8601 (a fake clock in tests); default now.
     type: str
   dsn:
-    description: PostgreSQL connection string of the shared timeline table.
+    description:
+      - PostgreSQL connection string of the shared timeline table.
+      - If not set, the environment variable E(SRE_INCIDENT_TIMELINE_DSN), as for the C(sre.runbooks.incident_timeline) callback.
     type: str
   table:
-    description: The PostgreSQL table.
+    description:
+      - The PostgreSQL table.
+      - If not set, the environment variable E(SRE_INCIDENT_TIMELINE_TABLE), else C(incident_timeline).
     type: str
     default: incident_timeline
 requirements:
@@ -63,6 +67,9 @@ attributes:
     details: Nothing is written; the event is returned.
   diff_mode:
     support: none
+  platform:
+    platforms: posix
+    details: Runs where the timeline is, normally the controller (C(delegate_to=localhost)).
 author:
   - SRE Runbooks Maintainers (@sre-runbooks)
 extends_documentation_fragment:
@@ -95,6 +102,8 @@ written:
   elements: str
 """
 
+from ansible.module_utils.basic import env_fallback
+
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
 from ansible_collections.sre.runbooks.plugins.module_utils.common.module import RunbookModule
 from ansible_collections.sre.runbooks.plugins.module_utils.incident.policy import PolicyError, format_time
@@ -110,8 +119,8 @@ def argument_spec():
         data=dict(type="dict"),
         host=dict(type="str"),
         time=dict(type="str"),
-        dsn=dict(type="str", no_log=True),
-        table=dict(type="str", default="incident_timeline"),
+        dsn=dict(type="str", no_log=True, fallback=(env_fallback, ["SRE_INCIDENT_TIMELINE_DSN"])),
+        table=dict(type="str", fallback=(env_fallback, ["SRE_INCIDENT_TIMELINE_TABLE"]), default="incident_timeline"),
     )
 
 

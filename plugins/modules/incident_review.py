@@ -38,10 +38,14 @@ options:
     description: The timeline file; default the record's C(timeline).
     type: path
   dsn:
-    description: Read the timeline from this PostgreSQL database (the callback's shared table) instead of the file.
+    description:
+      - Read the timeline from this PostgreSQL database (the callback's shared table, all nodes' events) instead of the file.
+      - If not set, the environment variable E(SRE_INCIDENT_TIMELINE_DSN), as for the C(sre.runbooks.incident_timeline) callback.
     type: str
   table:
-    description: The PostgreSQL timeline table.
+    description:
+      - The PostgreSQL timeline table.
+      - If not set, the environment variable E(SRE_INCIDENT_TIMELINE_TABLE), else C(incident_timeline).
     type: str
     default: incident_timeline
   dest:
@@ -65,6 +69,9 @@ attributes:
   diff_mode:
     support: full
     details: The previous and the new content of O(dest).
+  platform:
+    platforms: posix
+    details: Runs where the timeline is, normally the controller (C(delegate_to=localhost)).
 author:
   - SRE Runbooks Maintainers (@sre-runbooks)
 extends_documentation_fragment:
@@ -102,6 +109,7 @@ import datetime
 import json
 import os
 
+from ansible.module_utils.basic import env_fallback
 from ansible.module_utils.common.text.converters import to_bytes
 
 from ansible_collections.sre.runbooks.plugins.module_utils.common.errors import RunbookError
@@ -117,8 +125,8 @@ def argument_spec():
         incident=dict(type="dict"),
         incident_file=dict(type="path"),
         timeline=dict(type="path"),
-        dsn=dict(type="str", no_log=True),
-        table=dict(type="str", default="incident_timeline"),
+        dsn=dict(type="str", no_log=True, fallback=(env_fallback, ["SRE_INCIDENT_TIMELINE_DSN"])),
+        table=dict(type="str", fallback=(env_fallback, ["SRE_INCIDENT_TIMELINE_TABLE"]), default="incident_timeline"),
         dest=dict(type="path"),
         handoff_to=dict(type="str"),
         handoff_level=dict(type="int"),

@@ -3,7 +3,7 @@
 # what is already there: a second run only checks and returns.
 #
 #   1. Debian packages: PostgreSQL 15 server, prometheus, prometheus-alertmanager,
-#      kubectl, rsync, shellcheck
+#      kubectl, rsync, shellcheck, logrotate
 #   2. a virtualenv with the pinned Python dependencies (tests/constraints.txt)
 #   3. the five dependency collections, unpacked from the pinned `ansible` wheel
 #      (Galaxy is not reachable from the build machines), and awx.awx for
@@ -44,6 +44,7 @@ check_packages() {
     need kubectl kubectl
     need rsync rsync
     need shellcheck shellcheck
+    need logrotate logrotate
     need git git
     need "$PG_BINDIR/pg_config" postgresql-client-15
 }

@@ -102,7 +102,7 @@ def action_items(incident, events):
             key = (event.get("task"), event.get("host"))
             if key not in seen:
                 seen.add(key)
-                rows.append(("Find out why `{0}` failed on {1} and fix the runbook or the automation".format(*key), "TBD", "TBD", "Not Started"))
+                rows.append(("Find out why `{0}` failed on {1}".format(*key), "TBD", "TBD", "Not Started"))
     rows.append(("Complete the root cause analysis", incident.get("commander") or "TBD", "TBD", "Not Started"))
     rows.append(("Update the runbook with what was learned", "SRE", "TBD", "Not Started"))
     lines = ["| ID | Action | Owner | Due Date | Status |", "|----|--------|-------|----------|--------|"]

@@ -55,7 +55,7 @@ def test_the_review_follows_the_runbook_template_and_is_made_of_data():
     assert "- Failed `Scale up the replicas` on localhost: 0 of 5 replicas | ready" in text
     assert "- Escalated to L2 at 10:31: P0 unresolved after 31 min" in text and "- The declaration notice did not reach chat" in text
     assert "| 1 | Canary deploys | Jane | 2025-11-11 | Not Started |" in text
-    assert "| 2 | Find out why `Scale up the replicas` failed on localhost and fix the runbook or the automation | TBD | TBD | Not Started |" in text
+    assert "| 2 | Find out why `Scale up the replicas` failed on localhost | TBD | TBD | Not Started |" in text
     assert "| 3 | Complete the root cause analysis | @alice | TBD | Not Started |" in text
     assert "- Incident record: `/inc/INC-1/incident.json`" in text
     assert "x" not in [cell.strip() for line in table for cell in line.split("|")]

@@ -210,6 +210,8 @@ def render_handoff(incident, events, to=None, level=None, now=None):
         "**Status**: {0}".format(incident.get("status", "unknown")),
         "**Owner**: {0} -> {1}{2}".format(incident.get("commander") or "unknown", to or "unknown", " (L{0})".format(level) if level else ""),
         "**Open for**: {0}".format(_duration(incident, now)),
+        "**Escalations**: {0}".format("; ".join("L{0} at {1}: {2}".format(e.get("level"), _clock(e.get("time"), False), e.get("reason", ""))
+                                                for e in incident.get("escalations") or []) or "none"),
         "",
         "## Summary",
         incident.get("summary") or incident.get("impact") or "{0} on {1}".format(title, incident.get("service", "?")),

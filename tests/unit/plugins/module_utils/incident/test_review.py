@@ -73,6 +73,7 @@ def test_the_handoff_summary():
     text = render_handoff(dict(INCIDENT, status="identified", resolved_at=None, next_steps=["diff the config"]), timeline(), to="@bob", level=2,
                           now="2025-11-04T11:00:00Z")
     assert text.startswith("# Handoff: INC-20251104T100000Z checkout down\n")
+    assert "**Escalations**: L2 at 10:31: P0 unresolved after 31 min" in text
     assert "**Owner**: @alice -> @bob (L2)" in text and "**Open for**: 1h (10:00 UTC - 11:00 UTC), still open" in text
     assert "- 10:01 Changed `Restart the pods` on localhost" in text and "- 10:10 rolled back from revision 5 to 3" in text
     assert "## Theories and next steps\n- diff the config" in text and "- Timeline: `/inc/INC-1/timeline.jsonl`" in text

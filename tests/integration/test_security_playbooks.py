@@ -45,9 +45,12 @@ def combined(ip, status, path, moment):
 
 
 def play(name, kube, tmp_path, namespace, check=False, expect_rc=0, **extra):
+    """Run the playbook at -vvv with the incident timeline callback writing tmp_path/timeline.jsonl."""
     extra_vars = dict(workload_name='web', workload_namespace=namespace, kubeconfig=str(kube.kubeconfig))
     extra_vars.update(extra)
-    return run_playbook('sre.runbooks.' + name, tmp_path, extra_vars=extra_vars, check=check, env=kube.env, expect_rc=expect_rc,
+    env = dict(kube.env, ANSIBLE_CALLBACKS_ENABLED='result_recorder,sre.runbooks.incident_timeline',
+               SRE_INCIDENT_TIMELINE=str(Path(tmp_path) / 'timeline.jsonl'))
+    return run_playbook('sre.runbooks.' + name, tmp_path, extra_vars=extra_vars, check=check, env=env, expect_rc=expect_rc,
                         verbosity=3)
 
 
@@ -60,7 +63,10 @@ def texts_under(path):
 
 
 def assert_never_shown(run, evidence, *values):
-    printed = run.output + json.dumps(run.results) + ''.join(texts_under(evidence).values())
+    """Not in the output, the recorded results, the evidence files, nor the incident timeline."""
+    timeline = Path(evidence).parent / 'timeline.jsonl'
+    assert timeline.exists() and timeline.read_text(encoding='utf-8').count('\n') > 10, 'the timeline callback wrote nothing'
+    printed = run.output + json.dumps(run.results) + ''.join(texts_under(evidence).values()) + timeline.read_text(encoding='utf-8')
     for value in values:
         for form in (value, b64(value)):
             assert form not in printed, 'a key was printed or kept'

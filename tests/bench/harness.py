@@ -109,7 +109,8 @@ def measure(bench):
     for _round in range(bench.rounds):
         ours.append(_run(bench, bench.ours, ours_peaks))
         raw.append(_run(bench, bench.raw, raw_peaks))
-    outcome = Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw), bench.size_bytes)
+    outcome = Outcome(bench.name, bench.replaces, statistics.median(ours), statistics.median(raw), bench.size_bytes,
+                      bench.items, bench.items_name)
     if bench.report_memory:
         outcome.ours_peak_kib, outcome.raw_peak_kib = max(ours_peaks), max(raw_peaks)
     return outcome

@@ -122,12 +122,12 @@ def report(outcomes):
     for out in outcomes:
         lines.append('%-28s %10.3f %10.3f %7.2fx  %s' % (out.name, out.ours_s, out.raw_s, out.ratio, out.replaces))
         if out.size_bytes:
-            lines.append('%-28s %10s %10s  MB/s: ours %.1f, raw %.1f' % ('', '', '', out.size_bytes / 1e6 / out.ours_s,
-                                                                     out.size_bytes / 1e6 / out.raw_s))
+            lines.append('%-28s %10s %10s  MB/s: ours %.1f, raw %.1f' % (
+                '', '', '', out.size_bytes / 1e6 / out.ours_s, out.size_bytes / 1e6 / out.raw_s))
         if out.items:
             lines.append('%-28s %10s %10s  %s/s: ours %.0f, raw %.0f' % (
                 '', '', '', out.items_name, out.items / out.ours_s, out.items / out.raw_s))
         if out.ours_peak_kib is not None:
-            lines.append('%-28s %10s %10s  peak RSS: ours %.1f MiB, raw %.1f MiB' % ('', '', '', out.ours_peak_kib / 1024.0,
-                                                                               out.raw_peak_kib / 1024.0))
+            lines.append('%-28s %10s %10s  peak RSS: ours %.1f MiB, raw %.1f MiB' % (
+                '', '', '', out.ours_peak_kib / 1024.0, out.raw_peak_kib / 1024.0))
     return '\n'.join(lines)

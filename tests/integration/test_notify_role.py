@@ -3,9 +3,9 @@
 import pytest
 
 from tests.integration.notice_receiver import notice_receiver_fixture  # noqa: F401  # pylint: disable=unused-import
-from tests.integration.runner import REPO, run_playbook
+from tests.integration.runner import run_playbook
 
-PLAYBOOK = REPO / 'tests' / 'integration' / 'playbooks' / 'notify.yml'
+PLAYBOOK = 'sre.runbooks.notify'
 ROUTING_KEY = 'R0UTING-KEY-do-not-print-7f3a'
 SP_KEY = 'STATUSPAGE-KEY-do-not-print-91c2'
 MM_KEY = 'MATTERMOST-KEY-do-not-print-5d1e'

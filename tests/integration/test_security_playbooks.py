@@ -9,15 +9,14 @@ plain and base64, in the -vvv output and in every evidence file.
 import base64
 import datetime
 import hashlib
-import http.server
 import json
 import os
-import threading
 from pathlib import Path
 
 import pytest
 
 from tests.integration.conftest import FAILED_TASK, apply_object, deploy, deployment, live_pods, pod_ready, simulator_only, wait_for
+from tests.integration.notice_receiver import notice_receiver_fixture  # noqa: F401  # pylint: disable=unused-import
 from tests.integration.runner import run_playbook
 
 pytestmark = [pytest.mark.kubernetes, simulator_only]
@@ -88,38 +87,6 @@ def inject(kube, namespace, lines_for):
         kube.admin.append_pod_log(namespace, pod, lines_for(index))
 
 
-class Receiver:
-    """A local HTTP endpoint recording what was posted to it."""
-
-    def __init__(self):
-        self.requests = []
-        outer = self
-
-        class Handler(http.server.BaseHTTPRequestHandler):
-            def do_POST(self):  # noqa: N802 (http.server's naming)
-                body = self.rfile.read(int(self.headers.get('Content-Length') or 0))
-                outer.requests.append({'path': self.path, 'headers': dict(self.headers), 'body': body.decode()})
-                self.send_response(204)
-                self.end_headers()
-
-            def log_message(self, *args):  # pylint: disable=arguments-differ
-                pass
-
-        self.server = http.server.ThreadingHTTPServer(('127.0.0.1', 0), Handler)
-        self.url = 'http://127.0.0.1:%d' % self.server.server_address[1]
-        threading.Thread(target=self.server.serve_forever, daemon=True).start()
-
-    def close(self):
-        self.server.shutdown()
-
-
-@pytest.fixture(name='receiver')
-def receiver_fixture():
-    receiver = Receiver()
-    yield receiver
-    receiver.close()
-
-
 @pytest.fixture(name='leaky_api')
 def leaky_api_fixture(kube, namespace):
     """Deployment web reading API_KEY from Secret payment-provider; its logs show the leaked key tried from outside."""
@@ -140,13 +107,14 @@ def leaky_api_fixture(kube, namespace):
     return now
 
 
-def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, tmp_path, leaky_api, receiver):
+def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, tmp_path, leaky_api, notice_receiver):
+    receiver = notice_receiver
     since = (leaky_api - datetime.timedelta(minutes=5)).strftime('%Y-%m-%dT%H:%M:%SZ')
     evidence = tmp_path / 'evidence'
     common = dict(secret_rotation_name='payment-provider', secret_rotation_key='API_KEY', secret_rotation_value=NEW,
                   api_key_leak_since=since, api_key_leak_leaked_value=LEAKED, api_key_leak_evidence_dir=str(evidence),
                   secret_rotation_revoke_uri={'url': receiver.url + '/revoke', 'method': 'POST', 'body_format': 'json',
-                                              'body': {'key_id': 'kid_123'}, 'status_code': [204]},
+                                              'body': {'key_id': 'kid_123'}, 'status_code': [200]},
                   api_key_leak_notify_targets=[{'type': 'webhook', 'name': 'security', 'url': receiver.url + '/security'}])
     checked = play('api_key_leak', kube, tmp_path, namespace, check=True, **common)
     assert 'check mode: nothing changed' in checked.task('Summarise the response')['msg']
@@ -164,9 +132,8 @@ def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, t
     for pod in pods(kube, namespace):
         seen = [e['sha256'] for entries in kube.admin.pod_secrets(namespace, pod).values() for e in entries]
         assert seen == [hashlib.sha256(NEW.encode()).hexdigest()]
-    revocations = [json.loads(r['body']) for r in receiver.requests if r['path'] == '/revoke']
-    assert revocations == [{'key_id': 'kid_123'}]
-    [notice] = [json.loads(r['body']) for r in receiver.requests if r['path'] == '/security']
+    assert [r['body'] for r in receiver.requests_to('/revoke')] == [{'key_id': 'kid_123'}]
+    [notice] = [r['body'] for r in receiver.requests_to('/security')]
     assert '31 x 401, 6 x 403' in notice['text'] and 'rotated, version 0 -> 1' in notice['text']
     assert LEAKED not in json.dumps(notice) and NEW not in json.dumps(notice)
     message = run.task('Summarise the response')['msg']
@@ -180,7 +147,7 @@ def test_api_key_leak_audits_rotates_revokes_and_keeps_no_key(kube, namespace, t
 
     again = play('api_key_leak', kube, tmp_path, namespace, **common)
     assert again.task('Rotate the key')['changed'] is False
-    assert len([r for r in receiver.requests if r['path'] == '/revoke']) == 1  # not revoked twice
+    assert len(receiver.requests_to('/revoke')) == 1  # not revoked twice
     assert_never_shown(again, evidence, LEAKED, NEW)
 
 

@@ -119,8 +119,8 @@ def test_env_cutover_rolls_out_once(kube, namespace, tmp_path, pg_cluster):
     deploy(kube, namespace)
     web = deployment(kube, namespace)
     container = web['spec']['template']['spec']['containers'][0]
-    container['env'] = [{'name': 'LOG_LEVEL', 'value': 'info'}, {'name': 'DATABASE_URL', 'value': 'host=db-old port=5432 dbname=orders '
-                                                                                                 "user=api password='%s'" % PASSWORD}]
+    old_dsn = "host=db-old port=5432 dbname=orders user=api password='%s'" % PASSWORD
+    container['env'] = [{'name': 'LOG_LEVEL', 'value': 'info'}, {'name': 'DATABASE_URL', 'value': old_dsn}]
     apply_object(kube, namespace, {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'web', 'labels': {'app': 'web'}},
                                    'spec': web['spec']})
     wait_for(lambda: all_new_and_ready(kube, namespace, set()) and deployment(kube, namespace)['metadata']['annotations'][

@@ -103,7 +103,10 @@ def test_a_big_tree_exactly_the_selected_files_go(tmp_path):
                                str(root / 'held.log')], stdout=subprocess.PIPE, text=True)
     try:
         assert holder.stdout.readline().strip() == 'open'
-        tree = lambda: {**digest(root), **digest(outside)}  # noqa: E731
+
+        def tree():
+            return {**digest(root), **digest(outside)}
+
         before = tree()
         options = dict(disk_cleanup_roots=[str(root)], disk_cleanup_patterns=['*.log'], disk_cleanup_min_age='30d',
                        disk_cleanup_protected=[str(root / 'keep'), str(root / 'audit.log')], disk_cleanup_report_limit=10)

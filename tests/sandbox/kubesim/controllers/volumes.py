@@ -117,7 +117,8 @@ class VolumeController(Controller):
             if (claim.get('status') or {}).get('phase') != 'Pending':
                 write_status(self.sim, claims, claim, {'phase': 'Pending'})
                 wanted = spec.get('storageClassName')
-                message = f'storageclass.storage.k8s.io "{wanted}" not found' if wanted else 'no persistent volumes available for this claim and no storage class is set'
+                message = (f'storageclass.storage.k8s.io "{wanted}" not found' if wanted
+                           else 'no persistent volumes available for this claim and no storage class is set')
                 events.record(self.sim, claim, 'Warning' if wanted else 'Normal', 'ProvisioningFailed' if wanted else 'FailedBinding', message,
                               'persistentvolume-controller')
             return

@@ -12,7 +12,6 @@ Ansible. Peak resident memory is reported for each side (wait4 ru_maxrss).
 
 import json
 import os
-import subprocess
 import sys
 import time
 from pathlib import Path

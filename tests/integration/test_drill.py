@@ -18,8 +18,8 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     events = [json.loads(line) for line in (incident / 'timeline.jsonl').read_text(encoding='utf-8').splitlines()]
     names = [event['event'] for event in events]
     assert names == ['sandbox up', 'release checkout v1 deployed', 'baseline healthy', 'release checkout v2 deployed',
-                     'alert: high error rate', 'alert: pods crash-looping', 'diagnosis: connections exhausted',
-                     'diagnosis: cluster findings', 'rolled back checkout v2 to v1', 'recovered']
+                     'alert: high error rate', 'alert: pods crash-looping', 'incident declared', 'diagnosis: connections exhausted',
+                     'diagnosis: cluster findings', 'rolled back checkout v2 to v1', 'recovered', 'incident resolved, review written']
     by_name = dict(zip(names, events))
     assert by_name['release checkout v1 deployed']['pods'] == 3
     assert by_name['alert: pods crash-looping']['restarts'] >= 1
@@ -41,6 +41,25 @@ def test_drill_diagnoses_recovers_and_writes_evidence(tmp_path):
     assert [entry['revision'] for entry in history] == [1, 2]
     previous_logs = list(snapshots[0].glob('logs/*.previous.log'))
     assert previous_logs and all('FATAL' in path.read_text(encoding='utf-8') for path in previous_logs)
+    # The incident lifecycle: declared and resolved with notices to the sandbox's chat, every task of the runbook
+    # playbooks run after the declaration in the incident's timeline, the review rendered from it.
+    incident_id = by_name['incident declared']['incident']
+    record_dir = incident / 'incidents' / incident_id
+    record = json.loads((record_dir / 'incident.json').read_text(encoding='utf-8'))
+    assert record['severity'] == 'P0' and record['status'] == 'resolved'
+    assert '[notice to incident chat] INCIDENT DECLARED: P0' in proc.stdout
+    assert '[notice to incident chat] INCIDENT RESOLVED: P0' in proc.stdout
+    tasks = [json.loads(line) for line in (record_dir / 'timeline.jsonl').read_text(encoding='utf-8').splitlines()]
+    playbooks = {entry.get('playbook') for entry in tasks}
+    assert {'diagnose_db_connections.yml', 'diagnose.yml', 'crash_loop.yml', 'incident.yml'} <= playbooks
+    assert any(entry.get('playbook') == 'crash_loop.yml' and entry.get('changed') for entry in tasks)
+    review = (record_dir / 'review.md').read_text(encoding='utf-8')
+    assert '## Timeline (UTC)' in review and '## Action Items' in review
+    # sre.runbooks.crash_loop records why it rolled back: a decision in the timeline and in the review.
+    [decision] = [entry for entry in tasks if entry.get('kind') == 'decision']
+    assert decision['msg'].startswith('rolled back from revision 2 to 1 because 3 of its 3 pods crash-looped')
+    assert decision['data']['fix'] == 'rollback' and decision['data']['gate_passed'] is True
+    assert 'rolled back from revision 2 to 1 because' in review
     assert SRE_PASSWORD not in proc.stdout
     for path in incident.rglob('*'):
         if path.is_file():

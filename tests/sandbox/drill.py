@@ -11,7 +11,12 @@ really did. The runbook playbooks diagnose it and write evidence,
 sre.runbooks.crash_loop picks the fix from the findings (a crash loop right
 after a deploy: roll back) and verifies it with the health gate, and the drill
 proves the recovery.
-The drill ends by printing the evidence and the timeline it wrote.
+The incident runs through its lifecycle (sre.runbooks.incident): declared P0
+when the alerts fire, with a notice to the sandbox's chat receiver; every task
+of the runbook playbooks lands in the incident timeline (the
+sre.runbooks.incident_timeline callback); resolved once verified; and the
+post-incident review is rendered from that timeline.
+The drill ends by printing the evidence, the timeline and the review it wrote.
 
     python -m tests.sandbox.drill [--keep]      # the drill (--keep leaves the sandbox up)
     python -m tests.sandbox.drill leak N        # internal: the leaking release, holds N sessions (PG* env)
@@ -25,6 +30,7 @@ import os
 import signal
 import subprocess
 import sys
+import threading
 import time
 import urllib.parse
 import urllib.request
@@ -32,6 +38,7 @@ from pathlib import Path
 
 from tests.engines.app_binding import AppBinding
 from tests.engines.prometheus import JOB_NAME
+from tests.integration.notice_receiver import NoticeReceiver
 
 REPO = Path(__file__).resolve().parents[2]
 PLAYBOOKS = Path(__file__).resolve().parent / 'playbooks'
@@ -67,6 +74,11 @@ class Drill:
         self.kubeconfig = ''
         self.leak = None
         self.binding = None
+        # The incident: declared when the alerts fire; its record, timeline and review under incidents/<id>/.
+        self.incident_id = 'INC-' + incident_id.split('-', 1)[-1]
+        self.incident_dir = self.evidence_dir / 'incidents'
+        self.incident_open = False
+        self.chat = None
 
     # -- narration and records ------------------------------------------------
 
@@ -131,11 +143,16 @@ class Drill:
 
     # -- runbook playbooks ----------------------------------------------------
 
-    @staticmethod
-    def playbook(playbook, extra):
-        """Run ansible-playbook on localhost; return its exit status."""
+    def playbook(self, playbook, extra):
+        """Run ansible-playbook on localhost; return its exit status.
+
+        Once the incident is declared, every task of the run goes to its timeline (the incident_timeline callback).
+        """
         env = dict(os.environ, ANSIBLE_PYTHON_INTERPRETER=sys.executable, ANSIBLE_LOCALHOST_WARNING='false',
                    ANSIBLE_INVENTORY_UNPARSED_WARNING='false')
+        if self.incident_open:
+            env.update(ANSIBLE_CALLBACKS_ENABLED='sre.runbooks.incident_timeline', SRE_INCIDENT_DIR=str(self.incident_dir),
+                       SRE_INCIDENT_ID=self.incident_id)
         cmd = ['ansible-playbook', '-i', 'localhost,', '-c', 'local', str(playbook), '-e', json.dumps(extra)]
         print('   $ ansible-playbook %s -e ...' % (playbook if isinstance(playbook, str) else playbook.relative_to(REPO)), flush=True)
         return subprocess.run(cmd, cwd=REPO, env=env, check=False).returncode
@@ -201,6 +218,29 @@ class Drill:
         (self.evidence_dir / ('metrics-%s.json' % name)).write_text(json.dumps(metrics, indent=2) + '\n', encoding='utf-8')
         return metrics
 
+    # -- the incident lifecycle ----------------------------------------------------
+
+    def incident(self, action, **extra):
+        """One step of sre.runbooks.incident (declare, resolve, review) on the drill's incident; notices to the chat receiver."""
+        extra = dict(extra, incident_action=action, incident_id=self.incident_id, incident_dir=str(self.incident_dir),
+                     incident_targets=[{'type': 'webhook', 'name': 'incident chat', 'url': self.chat.url + '/chat'}])
+        if self.playbook('sre.runbooks.incident', extra) != 0:
+            raise SystemExit('the incident step %s failed (see above)' % action)
+        for notice in self.chat.requests_to('/chat')[self.notices_shown:]:
+            print('   [notice to incident chat] %s' % notice['body']['text'].splitlines()[0], flush=True)
+        self.notices_shown = len(self.chat.requests_to('/chat'))
+
+    def start_chat(self):
+        """The sandbox's incident chat: a local receiver the notices are posted to."""
+        self.chat = NoticeReceiver()
+        threading.Thread(target=self.chat.serve_forever, daemon=True).start()
+        self.notices_shown = 0
+
+    def stop_chat(self):
+        if self.chat is not None:
+            self.chat.shutdown()
+            self.chat.server_close()
+
     # -- the drill ------------------------------------------------------------------
 
     def run(self):
@@ -208,8 +248,9 @@ class Drill:
         self.evidence_dir.mkdir(parents=True, exist_ok=True)
         self.timeline_path.write_text('', encoding='utf-8')
 
-        self.step('1. The sandbox comes up: a 3-node Kubernetes cluster (kubesim), PostgreSQL 15, Prometheus')
+        self.step('1. The sandbox comes up: a 3-node Kubernetes cluster (kubesim), PostgreSQL 15, Prometheus, the incident chat')
         self.sandbox_up()
+        self.start_chat()
         self.record('sandbox up', postgres=self.engines['postgres']['port'], prometheus=self.engines['prometheus']['url'],
                     kubeconfig=self.kubeconfig)
         self.wait_for(ERROR_RATE, lambda v: v < 0.01, 'healthy baseline traffic')
@@ -236,6 +277,12 @@ class Drill:
         self.record('alert: high error rate', error_rate_percent=round(rate * 100, 1))
         looping = self.wait_until(self.crash_looping, 'checkout v2 pods to crash-loop')
         self.record('alert: pods crash-looping', pods=sorted(looping), restarts=sum(looping.values()))
+        self.incident('declare', incident_severity='P0', incident_service='checkout', incident_title='checkout down after release v2',
+                      incident_commander='@on-call', incident_channel='#incident-checkout',
+                      incident_impact='checkout returns errors for every request',
+                      incident_update_findings=['error rate %.0f%%' % (rate * 100), '%d pods crash-looping' % len(looping)])
+        self.incident_open = True
+        self.record('incident declared', incident=self.incident_id, severity='P0')
 
         self.step('4. Diagnose: the database and the cluster, evidence written')
         self.diagnose(fail_when_exhausted=False)
@@ -285,8 +332,14 @@ class Drill:
         self.save_metrics('after-recovery')
         self.record('recovered', ready_pods=len(ready), image=GOOD_IMAGE, total_connections=self.figures()['total_connections'],
                     error_rate_percent=round(rate * 100, 2))
+        self.incident('resolve', incident_resolution='rolled back checkout v2 to v1; all pods ready, error rate %.2f%%' % (rate * 100),
+                      incident_root_cause='release v2 crash-loops at start and leaks database connections (to be confirmed)',
+                      incident_update_actions=['sre.runbooks.crash_loop rolled back v2 to v1 and passed the health gate'])
+        self.incident('review')
+        self.incident_open = False
+        self.record('incident resolved, review written', incident=self.incident_id)
 
-        self.step('7. Evidence and timeline written by this run (%s)' % self.evidence_dir)
+        self.step('7. Evidence, timelines and the post-incident review written by this run (%s)' % self.evidence_dir)
         for path in sorted(p for p in self.evidence_dir.iterdir() if p.is_file()):
             print('   %-48s %7d bytes' % (path.name, path.stat().st_size))
         for snapshot in sorted((self.evidence_dir / 'cluster').iterdir()):
@@ -294,11 +347,22 @@ class Drill:
             kinds = ', '.join(sorted({p.relative_to(snapshot).parts[0] for p in files}))
             size = sum(p.stat().st_size for p in files)
             print('   %-48s %7d bytes in %d files (%s)' % (snapshot.relative_to(self.evidence_dir), size, len(files), kinds))
+        incident = self.incident_dir / self.incident_id
+        tasks = [json.loads(line) for line in (incident / 'timeline.jsonl').read_text(encoding='utf-8').splitlines()]
+        print('   %-48s %d entries: every task of the runbook playbooks since the declaration' % (
+            (incident / 'timeline.jsonl').relative_to(self.evidence_dir), len(tasks)))
+        print('   %-48s the post-incident review, rendered from that timeline' % (incident / 'review.md').relative_to(self.evidence_dir))
         print()
         for line in self.timeline_path.read_text(encoding='utf-8').splitlines():
             entry = json.loads(line)
             detail = {k: v for k, v in entry.items() if k not in ('time', 'event')}
             print('   %s  %-38s %s' % (entry['time'], entry['event'], json.dumps(detail) if detail else ''))
+        print()
+        review = (incident / 'review.md').read_text(encoding='utf-8').splitlines()
+        for line in review[:40]:
+            print('   | ' + line)
+        if len(review) > 40:
+            print('   | ... (%d more lines in %s)' % (len(review) - 40, incident / 'review.md'))
 
 
 def hold_sessions(count):
@@ -336,6 +400,7 @@ def main(argv):
     finally:
         if drill.leak and drill.leak.poll() is None:
             drill.leak.terminate()
+        drill.stop_chat()
         if not args.keep:
             drill.sandbox_down()
     return 0

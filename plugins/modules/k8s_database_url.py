@@ -71,10 +71,15 @@ options:
     type: str
     required: true
   port:
-    description: The new port. Left out, the string's own port (or none) stays.
+    description:
+      - The new port. Left out, the string's own port (or none) stays.
+      - V(0) removes the port from the string (the client's default applies), as putting back a string that named
+        none needs.
     type: int
   database:
-    description: The new database name. Left out, the string's own database stays.
+    description:
+      - The new database name. Left out, the string's own database stays.
+      - An empty string removes it from the string.
     type: str
 attributes:
   check_mode:
@@ -222,10 +227,10 @@ def check_options(module):
     problems = []
     if not params["host"].strip():
         problems.append("host is empty")
-    if params.get("port") is not None and not 0 < params["port"] < 65536:
-        problems.append("port must be 1..65535, got {0}".format(params["port"]))
-    if params.get("database") is not None and not params["database"].strip():
-        problems.append("database is empty")
+    if params.get("port") is not None and not 0 <= params["port"] < 65536:
+        problems.append("port must be 1..65535 (or 0 to remove it), got {0}".format(params["port"]))
+    if params.get("database") is not None and params["database"] != params["database"].strip():
+        problems.append("database has surrounding white space")
     if params.get("container") and params.get("secret"):
         problems.append("container applies to an env variable (name), not to a Secret")
     if problems:

@@ -83,12 +83,13 @@ def _url_database(rest):
 
 
 def _url_with_database(rest, database):
+    """The path, query and fragment of a URL with this database (None: no path)."""
     path_end = len(rest)
     for char in "?#":
         index = rest.find(char)
         if index != -1:
             path_end = min(path_end, index)
-    return "/" + database + rest[path_end:]
+    return ("/" + database if database else "") + rest[path_end:]
 
 
 def _pairs(text):
@@ -150,15 +151,16 @@ def endpoint_of(text):
 def repoint(text, host, port=None, database=None):
     """The connection string with this host (and port, database when given); everything else unchanged.
 
-    A port or database left None keeps the string's own. The result of repointing a
+    A port or database left None keeps the string's own; port 0 and database "" remove
+    them (what putting back a string that named none needs). The result of repointing a
     string that already names this endpoint is the string itself.
     """
     if not host:
         raise ConnectionStringError("the new host is empty")
     text = text.strip()
     current = endpoint_of(text)
-    port = current["port"] if port is None else int(port)
-    database = current["database"] if database is None else database
+    port = current["port"] if port is None else (int(port) or None)
+    database = current["database"] if database is None else (database or None)
     if format_of(text) == URL:
         scheme, userinfo, _hostport, rest = _url_parts(text)
         if database != current["database"]:
@@ -170,8 +172,8 @@ def repoint(text, host, port=None, database=None):
     pieces, position = [], 0
     for key, raw, key_start, start, end in pairs:
         wanted = replacements.get(key)
-        if key == "hostaddr":
-            # hostaddr wins over host in libpq: the numeric address of the old server must go.
+        # hostaddr wins over host in libpq: the numeric address of the old server must go; so must a removed key.
+        if key == "hostaddr" or (key in replacements and wanted is None):
             pieces.append(text[position:key_start])
             position = end
             continue

@@ -209,3 +209,15 @@ def test_plan_env_refuses_missing_or_disagreeing_values():
     assert [op["path"] for op in plan["patch"] if op["op"] == "replace"] == ["/spec/template/spec/containers/1/env/0/value"]
     with pytest.raises(ConnectionStringError, match="no container c of w sets the env variable DATABASE_URL"):
         plan_env(workload, "w", "DATABASE_URL", "c", "z", None, None, NOW)
+
+
+def test_port_zero_and_empty_database_remove_them_so_a_revert_is_exact():
+    url = "postgresql://u:p@db-old/orders?sslmode=require"
+    forward = repoint(url, "10.0.4.17", port=5433, database="orders_restored")
+    assert forward == "postgresql://u:p@10.0.4.17:5433/orders_restored?sslmode=require"
+    assert repoint(forward, "db-old", port=0, database="orders") == url
+    assert repoint("postgresql://u:p@db:5432/app", "db", database="") == "postgresql://u:p@db:5432"
+    text = "host=db-old user=app password='x y'"
+    forward = repoint(text, "db2", port=6432, database="app")
+    assert forward == "host=db2 user=app password='x y' port=6432 dbname=app"
+    assert repoint(forward, "db-old", port=0, database="") == text

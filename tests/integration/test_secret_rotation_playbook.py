@@ -16,7 +16,7 @@ import boto3
 import pytest
 
 from tests.engines.ports import free_port
-from tests.integration.conftest import FAILED_TASK, apply_object, deploy, live_pods, pod_ready, wait_for
+from tests.integration.conftest import FAILED_TASK, apply_object, deploy, live_pods, pod_ready, rollout_status, wait_for
 from tests.integration.runner import run_playbook
 
 pytestmark = pytest.mark.kubernetes
@@ -73,6 +73,9 @@ def consumers_fixture(kube, namespace):
     apply_object(kube, namespace, {'apiVersion': 'batch/v1', 'kind': 'CronJob', 'metadata': {'name': 'report'}, 'spec': {
         'schedule': '0 3 * * *', 'jobTemplate': {'spec': {'template': {'spec': {
             'restartPolicy': 'OnFailure', 'containers': [{'name': 'job', 'image': 'busybox:1.36', 'envFrom': [{'secretRef': {'name': 'api-key'}}]}]}}}}}})
+    # The env change rolls web out again: wait for that rollout to finish, not just for 3 ready pods of either revision.
+    rollout_status(kube, namespace, 'deployment/web')
+    rollout_status(kube, namespace, 'deployment/worker')
     wait_for(lambda: settled(kube, namespace, 'web', 3) and settled(kube, namespace, 'worker', 1), 90, 'consumers ready')
     return {'web': pod_names(kube, namespace, 'web'), 'worker': pod_names(kube, namespace, 'worker')}
 

@@ -15,7 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.integration.conftest import FAILED_TASK, apply_object, deploy, deployment, live_pods, pod_ready, simulator_only, wait_for
+from tests.integration.conftest import (FAILED_TASK, apply_object, deploy, deployment, live_pods, pod_ready, rollout_status, simulator_only,
+                                        wait_for)
 from tests.integration.notice_receiver import notice_receiver_fixture  # noqa: F401  # pylint: disable=unused-import
 from tests.integration.runner import run_playbook
 
@@ -98,6 +99,7 @@ def leaky_api_fixture(kube, namespace):
         {'name': 'API_KEY', 'valueFrom': {'secretKeyRef': {'name': 'payment-provider', 'key': 'API_KEY'}}}]
     apply_object(kube, namespace, {'apiVersion': 'apps/v1', 'kind': 'Deployment', 'metadata': {'name': 'web', 'labels': {'app': 'web'}},
                                    'spec': web['spec']})
+    rollout_status(kube, namespace, 'deployment/web')
     wait_for(lambda: len(pods(kube, namespace)) == 2 and all(pod_ready(p) for p in live_pods(kube, namespace, 'app=web'))
              and deployment(kube, namespace)['status'].get('updatedReplicas') == 2, 90, 'web on its Secret')
     apply_object(kube, namespace, INGRESS)
